@@ -60,6 +60,8 @@ def write_plots(report: Any, plots_dir: str | Path) -> dict[str, str]:
             ax.fill_between(c_grid, lo, hi, color="C3", alpha=0.2, label="95% bootstrap band")
         ax.axvline(c_max, color="grey", ls=":", lw=1)
         ax.text(c_max, ax.get_ylim()[1], " extrapolation →", va="top", fontsize=8, color="grey")
+    if report.floor is not None:
+        ax.axhline(report.floor, color="C2", ls="--", lw=1, label=f"exact Bayes loss {report.floor:.3f}")
     ax.set_xscale("log"); ax.set_yscale("log")
     ax.set_xlabel(f"training compute C ({pts.c_convention}, FLOP)"); ax.set_ylabel("loss")
     ax.set_title("Loss vs compute"); ax.legend(fontsize=8)
@@ -124,12 +126,30 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _agreement(ci: list[float] | None, published: Any) -> str:
+    """Which published values the interval holds: the plain yes/no a reader looks for first."""
+    known = [(name, v) for name, v in published if v is not None]
+    if not known or not ci or ci[0] is None:
+        return "–"
+    return ", ".join(f"{name} {'yes' if ci[0] <= v <= ci[1] else 'no'}" for name, v in known)
+
+
 def render_markdown(report: Any, figs: dict[str, str] | None = None, plots_rel: str = "plots") -> str:
     figs = figs or {}
     lines = ["# Scaling-law fit", "",
              f"- Source: `{report.source}`", f"- Points: {report.n_points} (N = {report.n_convention}, C = {report.c_convention})"]
     lines += [f"- {n}" for n in report.notes]
     lines += ["", "## Headline", "", "```", report.headline(), "```", ""]
+    if report.floor is not None:
+        lines += ["## Fitted E against the exact irreducible loss", "",
+                  f"This validation set's Bayes loss is known exactly: {report.floor:.4f} nats/token. A fitted E "
+                  "is the law's own extrapolation to infinite N and D, so it should land on it.", "",
+                  "| law | fitted E | 95% CI | E − Bayes loss | Bayes loss inside CI |", "|---|---|---|---|---|"]
+        for law, e, ci in report.e_vs_floor():
+            inside = "–" if not ci or ci[0] is None else ("yes" if ci[0] <= report.floor <= ci[1] else "no")
+            ci_s = f"{_fmt(ci[0])} – {_fmt(ci[1])}" if ci and ci[0] is not None else "–"
+            lines.append(f"| {law} | {_fmt(e)} | {ci_s} | {e - report.floor:+.4f} | {inside} |")
+        lines.append("")
     anchors = {"alpha": HOFFMANN.alpha, "beta": HOFFMANN.beta, "E": HOFFMANN.E, "A": HOFFMANN.A, "B": HOFFMANN.B,
                "a": HOFFMANN.a, "b": HOFFMANN.b}
     epoch = {**EPOCH.as_dict(), "a": EPOCH.a, "b": EPOCH.b}
@@ -139,11 +159,13 @@ def render_markdown(report: Any, figs: dict[str, str] | None = None, plots_rel: 
                   + (f" Objective: {r.objective:.6g}." if r.objective is not None else "")
                   + (f" Intervals: percentile bootstrap over {r.details['n_bootstrap']} resamples of the runs."
                      if r.details.get("n_bootstrap") else ""), ""]
-        lines += ["| parameter | yours | 95% CI | Chinchilla (Hoffmann) | Epoch replication | Kaplan |", "|---|---|---|---|---|---|"]
+        lines += ["| parameter | yours | 95% CI | Chinchilla (Hoffmann) | Epoch replication | Kaplan | published inside your CI |",
+                  "|---|---|---|---|---|---|---|"]
         for k, v in r.params.items():
             ci = r.ci.get(k)
             ci_s = f"{_fmt(ci[0])} – {_fmt(ci[1])}" if ci else "–"
-            lines.append(f"| {k} | {_fmt(v)} | {ci_s} | {_fmt(anchors.get(k))} | {_fmt(epoch.get(k))} | {_fmt(kap.get(k))} |")
+            lines.append(f"| {k} | {_fmt(v)} | {ci_s} | {_fmt(anchors.get(k))} | {_fmt(epoch.get(k))} | {_fmt(kap.get(k))} | "
+                         f"{_agreement(ci, (('Hoffmann', anchors.get(k)), ('Epoch', epoch.get(k)), ('Kaplan', kap.get(k))))} |")
         if r.allocation:
             lines += ["", "| budget C | N_opt | D_opt | tokens/param |", "|---|---|---|---|"]
             for c, tpp in r.allocation.tokens_per_param.items():

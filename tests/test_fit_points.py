@@ -46,14 +46,14 @@ def test_c_column_derives_d(tmp_path):
     assert pts.d[0] == pytest.approx(1e10)
 
 
-def _record(i, n, d, loss, status="completed"):
+def _record(i, n, d, loss, status="completed", bayes=None):
     c = 6.0 * n * d
     curve = [CurvePoint(step=s, tokens=int(d * s / 4), flops={"6ND": c * s / 4}, train_loss=loss + 0.1,
                         val_loss=loss * (1 + 0.2 * (4 - s) / 4), lr=1e-3) for s in (1, 2, 3, 4)]
     return RunRecord(run_id=f"r{i}", status=status, sweep_name="sw", config={"data": {"name": "synthetic"}},
                      shape={}, params={"total": int(n), "embedding": 0, "head": 0, "non_embedding": int(n * 0.9)},
                      tokens=int(d), steps=4, flops={"6ND": c, "6ND_nonemb": c * 0.9, "kaplan": c, "chinchilla": c},
-                     val_loss=loss if status == "completed" else None, bayes_loss=None, curve=curve, wall_seconds=1.0,
+                     val_loss=loss if status == "completed" else None, bayes_loss=bayes, curve=curve, wall_seconds=1.0,
                      tokens_per_second=None, mfu=None, peak_flops=None, device_name="cpu", torch_version="x",
                      git_commit=None, data_fingerprint="f", unique_tokens=None, epochs=None, seed=0,
                      started_at="t", ended_at="t")
@@ -88,6 +88,31 @@ def test_sweep_records_and_api(sweep):
 
 
 EPOCH_A = 0.3658 / (0.3478 + 0.3658)
+
+
+def test_known_bayes_loss_is_the_floor_beside_fitted_e(tmp_path):
+    """Synthetic runs carry their validation set's exact Bayes loss: the fit sets E beside it."""
+    from harness.fit.anchors import EPOCH
+    from harness.fit.api import fit_sweep
+    k = 0
+    for c in (1e15, 1e16, 1e17):
+        for n in np.geomspace(np.sqrt(c / 6) / 8, np.sqrt(c / 6) * 2, 5):
+            d = c / (6 * n)
+            write_record(_record(k, n, d, float(EPOCH.loss(n, d)), bayes=EPOCH.E), tmp_path)
+            k += 1
+    sweep = tmp_path / "sw"
+    assert load_sweep(sweep).floor == EPOCH.E
+    rep = fit_sweep(sweep, laws=["chinchilla"], bootstrap=50)
+    assert json.loads((sweep / "fit.json").read_text())["bayes_loss"] == EPOCH.E
+    md = (sweep / "report.md").read_text()
+    # Noise-free points of a law whose E is the floor: the fitted E lands on it, inside its interval.
+    row = next(line for line in md.splitlines() if line.startswith("| chinchilla |"))
+    e_fit = rep.get("chinchilla").params["E"]
+    assert e_fit == pytest.approx(EPOCH.E, abs=0.01) and row.endswith("| yes |")
+    assert f"exact Bayes loss of the validation set {EPOCH.E:.4g}" in rep.headline()
+    # Runs scored against different validation sets have no single floor.
+    write_record(_record(k, 1e4, 1e6, 5.0, bayes=1.0), tmp_path)
+    assert load_sweep(sweep).floor is None
 
 
 def test_law_skipped_for_lack_of_data(tmp_path, capsys):

@@ -26,3 +26,7 @@ def test_plots_and_markdown(tmp_path):
     md = (tmp_path / "report.md").read_text()
     assert "| alpha |" in md and "Epoch replication" in md and "![allocation](plots/allocation.png)" in md
     assert "Intervals: percentile bootstrap over" in md
+    # Points drawn from Epoch's law: its B (2085) lies inside the interval, Hoffmann's (410.7) does not;
+    # Kaplan has no B, so it is not asked.
+    b_row = next(line for line in md.splitlines() if line.startswith("| B |"))
+    assert b_row.endswith("| Hoffmann no, Epoch yes |")

@@ -70,6 +70,7 @@ class FitReport:
     results: list[LawResult]
     skipped: dict[str, str]
     anchors: dict[str, dict[str, float]] = field(default_factory=anchors_json)
+    floor: float | None = None  # the exactly known irreducible loss (Points.floor), if any
     # Kept for the plots; not serialised.
     points: Points | None = None
     fitters: dict[str, Any] = field(default_factory=dict)
@@ -80,7 +81,12 @@ class FitReport:
     def to_json(self) -> dict[str, Any]:
         return {"source": self.source, "n_points": self.n_points, "n_convention": self.n_convention,
                 "c_convention": self.c_convention, "notes": self.notes,
-                "laws": [r.to_json() for r in self.results], "skipped": self.skipped, "anchors": self.anchors}
+                "laws": [r.to_json() for r in self.results], "skipped": self.skipped, "anchors": self.anchors,
+                "bayes_loss": self.floor}
+
+    def e_vs_floor(self) -> list[tuple[str, float, list[float] | None]]:
+        """(law, fitted E, its interval) for each law with an irreducible term, to set beside ``floor``."""
+        return [(r.law, r.params["E"], r.ci.get("E")) for r in self.results if "E" in r.params]
 
     def headline(self) -> str:
         parts = []
@@ -103,6 +109,9 @@ class FitReport:
             parts.append(s)
         for law, why in self.skipped.items():
             parts.append(f"{law}: skipped ({why})")
+        if self.floor is not None:
+            es = ", ".join(f"{law} E {e:.3g}" for law, e, _ in self.e_vs_floor())
+            parts.append(f"exact Bayes loss of the validation set {self.floor:.4g}" + (f" (fitted: {es})" if es else ""))
         return "\n".join(parts)
 
 
@@ -226,7 +235,7 @@ def fit_points(points: Points, laws: Sequence[str] | None = None, *, bootstrap: 
         raise FitInputError("no law could be fitted: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
     return FitReport(source=points.source, n_points=len(points), n_convention=points.n_convention,
                      c_convention=points.c_convention, notes=list(points.notes), results=results,
-                     skipped=skipped, points=points, fitters=fitters)
+                     skipped=skipped, points=points, fitters=fitters, floor=points.floor)
 
 
 def write_outputs(report: FitReport, json_path: str | Path | None = None, plots_dir: str | Path | None = None,

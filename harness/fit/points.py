@@ -49,6 +49,9 @@ class Points:
     n_convention: str = "total"
     c_convention: str = "6ND"
     notes: list[str] = field(default_factory=list)
+    # The loss no model can beat on this validation set, when it is known exactly (the synthetic
+    # language's Bayes loss): the yardstick for a fitted E.
+    floor: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("n", "d", "c", "loss"):
@@ -70,7 +73,7 @@ class Points:
             unique_tokens=None if self.unique_tokens is None else self.unique_tokens[idx],
             curves=None if self.curves is None else [cv for cv in self.curves if cv.run_id in keep],
             source=self.source, n_convention=self.n_convention, c_convention=self.c_convention,
-            notes=list(self.notes),
+            notes=list(self.notes), floor=self.floor,
         )
 
     def drop_highest_loss(self, k: int) -> "Points":
@@ -201,7 +204,10 @@ def load_sweep(sweep_dir: str | Path, params: str = "total", flops: str = "6ND",
                                 flops=np.array([p.flops[flops] for p in pts], dtype=float),
                                 loss=np.array([p.val_loss for p in pts], dtype=float)))
     notes = [f"{skipped} run(s) not completed were skipped"] if skipped else []
-    return Points(n=n, d=d, c=c, loss=loss, labels=labels,
+    # One floor only when every run was scored against the same exactly-known validation set.
+    floors = {r.bayes_loss for r in done}
+    floor = floors.pop() if len(floors) == 1 and None not in floors else None
+    return Points(n=n, d=d, c=c, loss=loss, labels=labels, floor=floor,
                   group=group if len(set(group)) > 1 else None,
                   unique_tokens=np.array(uniq) if np.isfinite(uniq).any() else None,
                   curves=curves or None, source=str(sweep_dir), n_convention=params,
@@ -277,6 +283,7 @@ def concat(parts: Sequence[Points]) -> Points:
     if any(p.unique_tokens is not None for p in parts):
         uniq = np.concatenate([p.unique_tokens if p.unique_tokens is not None else np.full(len(p), np.nan) for p in parts])
     curves = [cv for p in parts for cv in (p.curves or [])]
+    floors = {p.floor for p in parts}
     return Points(
         n=np.concatenate([p.n for p in parts]), d=np.concatenate([p.d for p in parts]),
         c=np.concatenate([p.c for p in parts]), loss=np.concatenate([p.loss for p in parts]),
@@ -284,4 +291,5 @@ def concat(parts: Sequence[Points]) -> Points:
         group=[g for gs in groups for g in gs], unique_tokens=uniq, curves=curves or None,
         source=" + ".join(p.source for p in parts), n_convention=parts[0].n_convention,
         c_convention=parts[0].c_convention, notes=[n for p in parts for n in p.notes],
+        floor=next(iter(floors)) if len(floors) == 1 else None,
     )
