@@ -182,6 +182,8 @@ def run(cfg: Config, log: Log | None = None, multirun: bool = False) -> records.
             + ("  (sweep.retry_failed=true reruns it)" if existing.status == "failed" else ""))
         return existing
     started = _now()
+    # Read (and cached) now: the record names the code that trained, not a commit made while it ran.
+    git_commit()
     try:
         validate(cfg)
         return _train(cfg, run_id, log)
