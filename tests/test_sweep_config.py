@@ -72,8 +72,8 @@ def test_every_preset_is_documented_and_composes(tmp_path):
 def test_expansion_matches_hydra_order_and_command_line_wins(tmp_path):
     _, jobs = expand(["-m", "sweep=demo", "model=ladder_xs,ladder_s", f"out_dir={tmp_path}"])
     # the preset's train.flops (3 values) x the command line's model (2 values), preset keys first
-    assert [j.overrides[:2] for j in jobs][:2] == [["train.flops=100000000000.0", "model=ladder_xs"],
-                                                    ["train.flops=100000000000.0", "model=ladder_s"]]
+    assert [j.overrides[:2] for j in jobs][:2] == [["train.flops=4000000000000.0", "model=ladder_xs"],
+                                                    ["train.flops=4000000000000.0", "model=ladder_s"]]
     assert len(jobs) == 6
 
 
