@@ -80,3 +80,14 @@ def test_api_fits_repeated_runs_with_both_laws():
     assert dc.objective < 0.1 * ch.objective
     p = dc.predictions[0]
     assert p.lo < p.loss < p.hi
+
+
+def test_default_laws_want_several_runs_that_repeat_data():
+    """One run a little past one epoch (the ELTeC IsoFLOP study's smallest shape) is no data-constrained study."""
+    from harness.fit.api import MIN_REPEATED_RUNS, _default_laws
+    n = np.geomspace(1e4, 1e5, 6)
+    d = np.full(6, 2e6)
+    for repeated in (1, MIN_REPEATED_RUNS):
+        uniq = np.where(np.arange(6) < repeated, 1e6, np.nan)
+        pts = Points(n=n, d=d, c=6 * n * d, loss=np.linspace(5, 4, 6), labels=list("abcdef"), unique_tokens=uniq)
+        assert ("data_constrained" in _default_laws(pts)) == (repeated >= MIN_REPEATED_RUNS)

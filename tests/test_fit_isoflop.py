@@ -43,3 +43,23 @@ def test_fewer_than_two_bracketed_minima_is_insufficient_data_not_a_crash():
     off = [(c, _true_n_opt(c) * np.geomspace(1e-3, 4e-3, 4)) for c in (1e19, 1e21)]
     with pytest.raises(InsufficientData, match="minimum lies within the model sizes tried; found 1 of 3"):
         IsoFlopFit(n_bootstrap=50).fit(_isoflop_points(one + off))
+
+
+@pytest.mark.parametrize("per_size", [
+    lambda n: 4.5 + 0.05 * np.log(n / 1e4),  # the best loss rises with N: the IsoFLOP grid's big models starve
+    lambda n: 4.5 - 1e-5 * np.log(n / 1e4),  # falls, but so slowly that X_c = k^(1/alpha) is beyond float
+])
+def test_kaplan_single_forms_on_a_flat_isoflop_grid_are_skipped_not_a_crash(per_size):
+    """Regression: on the ELTeC IsoFLOP study, L(N) over per-size best losses overflowed X_c and the
+    whole end-of-sweep fit failed. The single form is skipped with a reason; the joint form still fits."""
+    from harness.fit.kaplan import KaplanFit
+    n_l, d_l, c_l, loss = [], [], [], []
+    for k, c in enumerate((1e12, 2e12, 4e12)):
+        for n in np.geomspace(1e4, 1.6e5, 5):
+            n_l.append(n); d_l.append(c / (6 * n)); c_l.append(c)
+            loss.append(per_size(n) + 0.1 * (2 - k) + 0.02 * np.log(n / 4e4) ** 2)
+    pts = Points(n=n_l, d=d_l, c=c_l, loss=loss, labels=[str(i) for i in range(len(loss))])
+    fit = KaplanFit().fit(pts)
+    assert any(w.startswith("L(N) skipped:") for w in fit.warnings_)
+    assert "L(N)" not in fit.single_ and "L(D)" in fit.single_
+    assert np.isfinite(fit.predict_points(pts)).all()

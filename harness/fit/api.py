@@ -26,6 +26,8 @@ LAWS = ("chinchilla", "approach2", "approach1", "kaplan", "data_constrained", "s
 DEFAULT_BOOTSTRAP = 1000
 # The shared fit's resamples run one scipy fit each (not batched), so they are capped for speed.
 SHARED_BOOTSTRAP_CAP = 20
+# Runs past one epoch before the default laws include the data-constrained fit.
+MIN_REPEATED_RUNS = 3
 
 
 def positive_number(text: str, what: str) -> float:
@@ -117,8 +119,9 @@ class FitReport:
 
 def _default_laws(points: Points) -> list[str]:
     laws = ["chinchilla", "approach2", "approach1", "kaplan"]
-    # Only runs that went past one epoch say anything about repeated data (NaN compares False).
-    if points.unique_tokens is not None and np.any(points.d > points.unique_tokens * 1.001):
+    # Only runs that went past one epoch say anything about repeated data (NaN compares False), and
+    # R_D* needs several of them: one run at 1.1 epochs leaves it (and R_N*) unconstrained.
+    if points.unique_tokens is not None and np.sum(points.d > points.unique_tokens * 1.001) >= MIN_REPEATED_RUNS:
         laws.append("data_constrained")
     if points.group and len(set(points.group)) > 1:
         laws.append("shared")

@@ -25,7 +25,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from harness.fit.envelope import envelope_from_points
-from harness.fit.errors import FitInputError
+from harness.fit.errors import FitInputError, InsufficientData
 from harness.fit.points import Points
 from harness.fit.powerlaw import cluster_log, fit_logline, fit_sat_powerlaw
 from harness.fit.multistart import batched_lbfgs
@@ -103,8 +103,13 @@ class KaplanFit:
             for with_e in (False, True):
                 if with_e and len(x) < 4:
                     continue
-                f = fit_sat_powerlaw(x, y, with_e)
                 key = f"L({var})" + (" + E" if with_e else "")
+                try:
+                    f = fit_sat_powerlaw(x, y, with_e)
+                except InsufficientData as e:
+                    # An IsoFLOP grid's best loss per size need not fall with size: one form, not the law.
+                    self.warnings_.append(f"{key} skipped: {e}")
+                    continue
                 self.single_[key] = {"E": f.E, f"{var}_c": f.X_c, "alpha": f.alpha}
         self._fit_joint(points)
         self.boot_ = self._bootstrap(points) if self.n_bootstrap > 0 else None

@@ -77,7 +77,11 @@ def batched_lbfgs(fun: BatchFun, x0: np.ndarray, *, m: int = 10, max_iter: int =
             slope[bad] = -np.einsum("sp,sp->s", ga[bad], ga[bad])
         fresh = rho[act].max(axis=1) == 0
         # Without curvature information the first step is scaled to unit length, as scipy does.
-        step = np.where(fresh, 1.0 / np.maximum(np.linalg.norm(d, axis=1), 1e-300), 1.0)
+        with np.errstate(over="ignore"):
+            # A start far off in the grid can have a direction whose norm overflows: its step is 0,
+            # the row fails its line search and drops out, as it should.
+            norm = np.linalg.norm(d, axis=1)
+        step = np.where(fresh, 1.0 / np.maximum(norm, 1e-300), 1.0)
         step = np.minimum(step, 1.0)
         f_old = f[act]
         x_new = x[act].copy()

@@ -8,6 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import least_squares
 
+from harness.fit.errors import InsufficientData
+
+# exp() of more than this is not a float: an X_c that large means the loss is all but flat in X.
+_MAX_LOG = 700.0
+
 
 @dataclass
 class LogLine:
@@ -40,10 +45,11 @@ class SatPowerLaw:
 def fit_sat_powerlaw(x: np.ndarray, loss: np.ndarray, with_e: bool) -> SatPowerLaw:
     """Least squares on log residuals; without E it is a line in log-log space."""
     line = fit_logline(x, loss)
-    alpha0 = max(-line.slope, 1e-3)
-    xc0 = line.k ** (1 / alpha0)
+    if line.slope >= 0:
+        raise InsufficientData(f"the loss does not fall with it (log-log slope {line.slope:+.3g})")
+    alpha0 = -line.slope
     if not with_e:
-        return SatPowerLaw(E=0.0, X_c=xc0, alpha=-line.slope)
+        return SatPowerLaw(E=0.0, X_c=_exp_xc(math.log(line.k) / alpha0, alpha0), alpha=alpha0)
     lmin = float(np.min(loss))
     lx = np.log(x)
 
@@ -62,7 +68,14 @@ def fit_sat_powerlaw(x: np.ndarray, loss: np.ndarray, with_e: bool) -> SatPowerL
         if best is None or res.cost < best.cost:
             best = res
     e, log_xc, al = best.x
-    return SatPowerLaw(E=float(e), X_c=float(math.exp(log_xc)), alpha=float(al))
+    return SatPowerLaw(E=float(e), X_c=_exp_xc(float(log_xc), float(al)), alpha=float(al))
+
+
+def _exp_xc(log_xc: float, alpha: float) -> float:
+    if log_xc > _MAX_LOG:
+        raise InsufficientData(f"the loss barely falls with it (alpha {alpha:.3g}), so X_c = e^{log_xc:.0f} "
+                               "is beyond floating point")
+    return math.exp(log_xc)
 
 
 def cluster_log(values: np.ndarray, rtol: float) -> np.ndarray:
