@@ -75,10 +75,14 @@ def write_plots(report: Any, plots_dir: str | Path) -> dict[str, str]:
             col = cmap(k / max(len(iso.profiles_) - 1, 1))
             ax.scatter(prof.n, prof.loss, color=col, s=12)
             xs = np.geomspace(min(prof.n), max(prof.n), 50)
-            ax.plot(xs, np.polyval(prof.coef, np.log(xs)), color=col, lw=1, label=f"C={prof.c:.2g}")
-            ax.scatter([prof.n_opt], [prof.loss_opt], color=col, marker="*", s=90, edgecolor="k", zorder=3)
+            label = f"C={prof.c:.2g}" + ("" if prof.inside else " (vertex outside the sizes: not used)")
+            ax.plot(xs, np.polyval(prof.coef, np.log(xs)), color=col, lw=1, label=label)
+            # A vertex outside the sizes tried is an extrapolation the power laws leave out: drawn hollow.
+            ax.scatter([prof.n_opt], [prof.loss_opt], marker="*", s=90, zorder=3,
+                       color=col if prof.inside else "none", edgecolor="k" if prof.inside else col)
         ax.set_xscale("log"); ax.set_xlabel("parameters N"); ax.set_ylabel("loss")
-        ax.set_title("IsoFLOP profiles (stars: fitted minima)"); ax.legend(fontsize=7, ncol=2)
+        ax.set_title("IsoFLOP profiles (stars: fitted minima; hollow: outside the sizes tried)")
+        ax.legend(fontsize=7, ncol=2)
         figs["isoflop"] = _save(fig, out, "isoflop")
 
     alloc_fitters = [(law, report.fitters[law]) for law in ("chinchilla", "approach2", "approach1") if law in report.fitters]

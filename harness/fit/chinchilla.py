@@ -65,8 +65,9 @@ class GridReport:
 
 def lse_samples(theta: np.ndarray) -> dict[str, np.ndarray]:
     """E, A, B, alpha, beta of each row of bootstrap thetas (a, b, e, alpha, beta, ...)."""
-    return {"E": np.exp(theta[:, 2]), "A": np.exp(theta[:, 0]), "B": np.exp(theta[:, 1]),
-            "alpha": theta[:, 3], "beta": theta[:, 4]}
+    with np.errstate(over="ignore"):  # a runaway resample's A or B overflows; percentile_ci drops it like a failed one
+        return {"E": np.exp(theta[:, 2]), "A": np.exp(theta[:, 0]), "B": np.exp(theta[:, 1]),
+                "alpha": theta[:, 3], "beta": theta[:, 4]}
 
 
 class ChinchillaFit:
