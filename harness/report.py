@@ -130,12 +130,19 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _inside(ci: list[float] | None, v: float) -> str | None:
+    """'yes' or 'no': does the interval hold v? None when there is no interval."""
+    if not ci or ci[0] is None:
+        return None
+    return "yes" if ci[0] <= v <= ci[1] else "no"
+
+
 def _agreement(ci: list[float] | None, published: Any) -> str:
     """Which published values the interval holds: the plain yes/no a reader looks for first."""
-    known = [(name, v) for name, v in published if v is not None]
-    if not known or not ci or ci[0] is None:
+    known = [(name, _inside(ci, v)) for name, v in published if v is not None]
+    if not known or known[0][1] is None:
         return "–"
-    return ", ".join(f"{name} {'yes' if ci[0] <= v <= ci[1] else 'no'}" for name, v in known)
+    return ", ".join(f"{name} {inside}" for name, inside in known)
 
 
 def render_markdown(report: Any, figs: dict[str, str] | None = None, plots_rel: str = "plots") -> str:
@@ -150,7 +157,7 @@ def render_markdown(report: Any, figs: dict[str, str] | None = None, plots_rel: 
                   "is the law's own extrapolation to infinite N and D, so it should land on it.", "",
                   "| law | fitted E | 95% CI | E − Bayes loss | Bayes loss inside CI |", "|---|---|---|---|---|"]
         for law, e, ci in report.e_vs_floor():
-            inside = "–" if not ci or ci[0] is None else ("yes" if ci[0] <= report.floor <= ci[1] else "no")
+            inside = _inside(ci, report.floor) or "–"
             ci_s = f"{_fmt(ci[0])} – {_fmt(ci[1])}" if ci and ci[0] is not None else "–"
             lines.append(f"| {law} | {_fmt(e)} | {ci_s} | {e - report.floor:+.4f} | {inside} |")
         lines.append("")

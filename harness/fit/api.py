@@ -72,10 +72,14 @@ class FitReport:
     results: list[LawResult]
     skipped: dict[str, str]
     anchors: dict[str, dict[str, float]] = field(default_factory=anchors_json)
-    floor: float | None = None  # the exactly known irreducible loss (Points.floor), if any
     # Kept for the plots; not serialised.
     points: Points | None = None
     fitters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def floor(self) -> float | None:
+        """The exactly known irreducible loss of the points' validation set (``Points.floor``), if any."""
+        return self.points.floor if self.points is not None else None
 
     def get(self, law: str) -> LawResult | None:
         return next((r for r in self.results if r.law == law), None)
@@ -238,7 +242,7 @@ def fit_points(points: Points, laws: Sequence[str] | None = None, *, bootstrap: 
         raise FitInputError("no law could be fitted: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
     return FitReport(source=points.source, n_points=len(points), n_convention=points.n_convention,
                      c_convention=points.c_convention, notes=list(points.notes), results=results,
-                     skipped=skipped, points=points, fitters=fitters, floor=points.floor)
+                     skipped=skipped, points=points, fitters=fitters)
 
 
 def write_outputs(report: FitReport, json_path: str | Path | None = None, plots_dir: str | Path | None = None,

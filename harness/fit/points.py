@@ -14,7 +14,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -204,14 +204,17 @@ def load_sweep(sweep_dir: str | Path, params: str = "total", flops: str = "6ND",
                                 flops=np.array([p.flops[flops] for p in pts], dtype=float),
                                 loss=np.array([p.val_loss for p in pts], dtype=float)))
     notes = [f"{skipped} run(s) not completed were skipped"] if skipped else []
-    # One floor only when every run was scored against the same exactly-known validation set.
-    floors = {r.bayes_loss for r in done}
-    floor = floors.pop() if len(floors) == 1 and None not in floors else None
-    return Points(n=n, d=d, c=c, loss=loss, labels=labels, floor=floor,
+    return Points(n=n, d=d, c=c, loss=loss, labels=labels, floor=_common_floor(r.bayes_loss for r in done),
                   group=group if len(set(group)) > 1 else None,
                   unique_tokens=np.array(uniq) if np.isfinite(uniq).any() else None,
                   curves=curves or None, source=str(sweep_dir), n_convention=params,
                   c_convention=flops, notes=notes)
+
+
+def _common_floor(floors: Iterable[float | None]) -> float | None:
+    """One floor only when every point was scored against the same exactly-known validation set."""
+    distinct = set(floors)
+    return distinct.pop() if len(distinct) == 1 else None
 
 
 def _group_key(data_cfg: object) -> str:
@@ -283,7 +286,6 @@ def concat(parts: Sequence[Points]) -> Points:
     if any(p.unique_tokens is not None for p in parts):
         uniq = np.concatenate([p.unique_tokens if p.unique_tokens is not None else np.full(len(p), np.nan) for p in parts])
     curves = [cv for p in parts for cv in (p.curves or [])]
-    floors = {p.floor for p in parts}
     return Points(
         n=np.concatenate([p.n for p in parts]), d=np.concatenate([p.d for p in parts]),
         c=np.concatenate([p.c for p in parts]), loss=np.concatenate([p.loss for p in parts]),
@@ -291,5 +293,5 @@ def concat(parts: Sequence[Points]) -> Points:
         group=[g for gs in groups for g in gs], unique_tokens=uniq, curves=curves or None,
         source=" + ".join(p.source for p in parts), n_convention=parts[0].n_convention,
         c_convention=parts[0].c_convention, notes=[n for p in parts for n in p.notes],
-        floor=next(iter(floors)) if len(floors) == 1 else None,
+        floor=_common_floor(p.floor for p in parts),
     )
