@@ -16,12 +16,12 @@ from typing import Any, Optional
 
 from omegaconf import MISSING
 
+from harness.flops import CONVENTIONS as FLOP_CONVENTIONS, PARAM_CONVENTIONS
+
 ARCHS = ("gpt2", "llama")
 SCHEDULES = ("cosine", "wsd", "constant")
 DEVICES = ("auto", "cpu", "cuda")
 WANDB_MODES = ("disabled", "offline", "online")
-FLOP_CONVENTIONS = ("6ND", "6ND_nonemb", "kaplan", "chinchilla")
-PARAM_CONVENTIONS = ("total", "non_embedding")
 
 
 class ConfigError(ValueError):

@@ -29,7 +29,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The one vocabulary of the project: configs, records, the planner and the fitter all name FLOP
+# counts and parameter counts with these strings.
 CONVENTIONS: tuple[str, ...] = ("6ND", "6ND_nonemb", "kaplan", "chinchilla")
+# Which N a budget or a fit uses ("embedding" and "head" are recorded too, but nobody scales with them).
+PARAM_CONVENTIONS: tuple[str, ...] = ("total", "non_embedding")
 ARCHS: tuple[str, ...] = ("gpt2", "llama")
 
 

@@ -21,7 +21,6 @@ from typing import Any, Iterator
 
 SCHEMA_VERSION = 1
 STATUSES = ("completed", "diverged", "failed")
-FLOP_CONVENTIONS = ("6ND", "6ND_nonemb", "kaplan", "chinchilla")
 PARAM_KINDS = ("total", "embedding", "head", "non_embedding")
 
 

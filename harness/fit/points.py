@@ -20,8 +20,7 @@ import numpy as np
 
 from harness.fit.errors import FitInputError
 
-PARAM_CHOICES = ("total", "non_embedding")
-FLOP_CHOICES = ("6ND", "6ND_nonemb", "kaplan", "chinchilla")
+from harness.flops import CONVENTIONS as FLOP_CHOICES, PARAM_CONVENTIONS as PARAM_CHOICES
 
 
 @dataclass
