@@ -1,0 +1,270 @@
+"""The one interface every scaling law implements, and the registry that finds the laws.
+
+WHERE A NEW LAW GOES: one file ``harness/fit/laws/<name>.py`` defining one subclass of ``Law``
+whose ``name`` is ``<name>``, plus its test ``tests/test_fit_<name>.py``. Nothing else is edited:
+the CLI's ``--law`` choices, the default selection, the sweep's check of ``sweep.fit_laws``,
+``fit_points`` and the report all read the registry below, which lists the modules of
+``harness.fit.laws`` (module name = law name, checked on import).
+
+The interface (scikit-learn style)::
+
+    class MyLaw(Law):
+        name = "mylaw"                  # registry / CLI key, = module name
+        title = "My law (Someone 2024)" # human heading in report.md
+        can_predict = True              # implements predict(n, d) (and maybe predict_interval)
+        can_allocate = True             # implements n_opt(c), d_opt(c), optimal_loss(c)
+        pools_datasets = False          # True only for laws fitting several data sets jointly
+        min_points = 5                  # fewer: InsufficientData (skipped, or one-line error)
+        n_params = 4                    # free parameters: fewer points than this is refused
+        bounds = {"alpha": (0, 5)}      # a learned parameter ending on a bound is warned about
+        vary = ("n", "d")               # inputs that must take 2+ distinct values (else a warning)
+
+        def __init__(self, n_bootstrap=0, ci_level=0.95, seed=0, my_setting=1.0):
+            super().__init__(n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed)
+            self.my_setting = my_setting   # settings only: no work, no data
+
+        def _fit(self, points):       # called by Law.fit after the shared input checks
+            ...                       # set self.params_, self.ci_, self.objective_, self.converged_,
+                                      # self.details_; append to self.warnings_
+
+    Law.fit(points) -> self. It refuses points with several data sets unless ``pools_datasets``
+    (``points.require_one_dataset``), checks ``min_points``/``n_params``, calls ``_fit``, then
+    adds warnings for under-determined fits (one distinct N or D, a parameter at its bound,
+    non-convergence). Learned attributes, alike on every law:
+        params_ (dict[str, float]), ci_ (dict[str, [lo, hi]]), objective_ (float | None),
+        converged_ (bool), warnings_ (list[str]), n_points_ (int), details_ (dict),
+        c_convention_ (the FLOP convention of every C the law reads or reports).
+    Units: a law must give the same fit for points whose N and D are multiplied by a constant
+    (normalise inside ``_fit``: divide by ``scale(x)``, fit, convert the parameters back).
+    FLOPs: never assume C = 6ND; use ``self.tokens_for(c, n)`` and ``self.compute_for(n, d)``,
+    which follow the points' own convention (``Points.tokens_for`` / ``Points.compute_for``).
+
+    result() -> LawResult; report_section(result, figs) -> markdown (a classmethod, so a saved
+    result renders again); headline(result) -> one line for stdout; plots(report, out_dir)
+    -> {figure: png name} for the law's own figures (default none).
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import pkgutil
+from functools import lru_cache
+from typing import Any, ClassVar
+
+import numpy as np
+
+from harness.fit.errors import FitInputError, InsufficientData
+from harness.fit.points import Points
+from harness.fit.results import LawResult
+
+LAWS_PACKAGE = "harness.fit.laws"
+
+
+def scale(x: np.ndarray) -> float:
+    """Geometric mean of positive values: the unit a law divides N or D by before fitting."""
+    return float(math.exp(np.mean(np.log(np.asarray(x, dtype=float)))))
+
+
+class Law:
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    can_predict: ClassVar[bool] = False
+    can_allocate: ClassVar[bool] = False
+    pools_datasets: ClassVar[bool] = False
+    min_points: ClassVar[int] = 2
+    n_params: ClassVar[int] = 0
+    bounds: ClassVar[dict[str, tuple[float, float]]] = {}
+    vary: ClassVar[tuple[str, ...]] = ("n", "d")
+    # Position in the default list and in the report (lower first).
+    order: ClassVar[int] = 100
+    # Bootstrap resamples actually run at most (None: as asked); more is said in a warning.
+    bootstrap_cap: ClassVar[int | None] = None
+    # Parameters shown on the stdout headline, in this order (default: every parameter).
+    headline_keys: ClassVar[tuple[str, ...] | None] = None
+    # Readable names for parameters in report tables (e.g. which fit an exponent comes from).
+    param_labels: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0) -> None:
+        self.n_bootstrap = n_bootstrap
+        self.ci_level = ci_level
+        self.seed = seed
+
+    # -- selection ---------------------------------------------------------------------------
+    @classmethod
+    def default_for(cls, points: Points) -> bool:
+        """Whether ``fit_points`` fits this law when no law is named (what the points support)."""
+        return False
+
+    # -- fitting -----------------------------------------------------------------------------
+    def fit(self, points: Points) -> "Law":
+        if not self.pools_datasets:
+            points.require_one_dataset(self.name)
+        need = max(self.min_points, self.n_params + 1 if self.n_params else 0)
+        if len(points) < need:
+            raise InsufficientData(f"{self.name} fits {self.n_params} parameters and needs at least {need} points, "
+                                   f"got {len(points)}" if self.n_params else
+                                   f"{self.name} needs at least {need} points, got {len(points)}")
+        if self.n_bootstrap < 0:
+            raise FitInputError(f"{self.name}: n_bootstrap must not be negative, got {self.n_bootstrap}")
+        self.c_convention_ = points.c_convention
+        self._tokens_for = points.tokens_for
+        self._compute_for = points.compute_for
+        self.warnings_: list[str] = []
+        self.params_: dict[str, float] = {}
+        self.ci_: dict[str, list[float]] = {}
+        self.objective_: float | None = None
+        self.converged_ = True
+        self.details_: dict[str, Any] = {}
+        self.n_points_ = len(points)
+        if self.bootstrap_cap is not None and self.n_bootstrap > self.bootstrap_cap:
+            self.warnings_.append(f"bootstrap capped at {self.bootstrap_cap} resamples (asked for {self.n_bootstrap})")
+        self._fit(points)
+        self.warnings_ += self._diagnose(points)
+        return self
+
+    def _fit(self, points: Points) -> None:
+        raise NotImplementedError
+
+    @property
+    def n_boot_run(self) -> int:
+        """Resamples to run: ``n_bootstrap`` within the law's cap."""
+        return self.n_bootstrap if self.bootstrap_cap is None else min(self.n_bootstrap, self.bootstrap_cap)
+
+    def _diagnose(self, points: Points) -> list[str]:
+        """Warnings for a fit the points do not determine, said where the user looks."""
+        out = []
+        for axis in self.vary:
+            k = len(np.unique(np.round(np.log(getattr(points, axis)), 9)))
+            if k < 2:
+                out.append(f"UNDER-DETERMINED: only one distinct {axis.upper()} in the points, so the "
+                           f"{axis.upper()} exponent is not measured")
+        for k, (lo, hi) in self.bounds.items():
+            v = self.params_.get(k)
+            if v is not None and math.isfinite(v) and (v <= lo * (1 + 1e-6) + 1e-12 or v >= hi * (1 - 1e-6)):
+                out.append(f"UNDER-DETERMINED: {k} = {v:.4g} sits on its bound [{lo:g}, {hi:g}]: the points do not pin it")
+        if not self.converged_:
+            out.append("NOT CONVERGED: the optimiser stopped before its tolerance; the parameters are not an optimum")
+        return out
+
+    # -- FLOP convention of the fitted points ------------------------------------------------
+    def tokens_for(self, c: np.ndarray | float, n: np.ndarray | float) -> np.ndarray:
+        """D such that a model of n parameters trained on D tokens costs c, in the points' convention."""
+        return np.asarray(self._tokens_for(c, n), dtype=float)
+
+    def compute_for(self, n: np.ndarray | float, d: np.ndarray | float) -> np.ndarray:
+        return np.asarray(self._compute_for(n, d), dtype=float)
+
+    # -- capabilities (a law sets the flag and overrides) ------------------------------------
+    def predict(self, n: np.ndarray | float, d: np.ndarray | float) -> np.ndarray:
+        raise FitInputError(f"{self.name} does not predict a loss at (N, D)")
+
+    def predict_interval(self, n: np.ndarray | float, d: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+        shape = np.broadcast(np.asarray(n), np.asarray(d)).shape
+        return np.full(shape, np.nan), np.full(shape, np.nan)
+
+    def predict_points(self, points: Points) -> np.ndarray:
+        return self.predict(points.n, points.d)
+
+    def n_opt(self, c: np.ndarray | float) -> np.ndarray:
+        raise FitInputError(f"{self.name} gives no compute-optimal allocation")
+
+    def d_opt(self, c: np.ndarray | float) -> np.ndarray:
+        raise FitInputError(f"{self.name} gives no compute-optimal allocation")
+
+    def optimal_loss(self, c: np.ndarray | float) -> np.ndarray:
+        if not self.can_predict:
+            raise FitInputError(f"{self.name} does not predict a loss")
+        return self.predict(self.n_opt(c), self.d_opt(c))
+
+    def allocation_ci(self, budgets: dict[str, float]) -> dict[str, list[float]]:
+        """Bootstrap intervals of allocation quantities, keyed like ``Allocation.ci`` (none by default)."""
+        return {}
+
+    def allocation_exponents(self) -> tuple[float, float, float | None]:
+        """(a, b, G) of N_opt ∝ C^a, D_opt ∝ C^b for the allocation table."""
+        return self.params_["a"], self.params_["b"], None
+
+    # -- output --------------------------------------------------------------------------------
+    def result(self) -> LawResult:
+        return LawResult(law=self.name, n_points=self.n_points_, params=dict(self.params_), ci=dict(self.ci_),
+                         objective=self.objective_, converged=self.converged_, warnings=list(self.warnings_),
+                         details=dict(self.details_), c_convention=self.c_convention_)
+
+    @classmethod
+    def headline(cls, r: LawResult) -> str:
+        """One stdout line: the key parameters with their intervals, the holdout, every warning."""
+        keys = [k for k in (cls.headline_keys if cls.headline_keys is not None else r.params) if k in r.params]
+        s = f"{cls.name}: " + ", ".join(_fmt_param(cls.param_labels.get(k, k), r.params[k], r.ci.get(k)) for k in keys)
+        if r.allocation and r.allocation.tokens_per_param:
+            c, tpp = list(r.allocation.tokens_per_param.items())[-1]
+            s += f"; {tpp:.3g} tokens/param at C={c} ({r.c_convention})"
+        if r.holdout:
+            h = r.holdout
+            s += (f"; holdout of the {h.k} largest-C points predicted to within mean |err| "
+                  f"{100 * h.mean_abs_rel_error:.2f}%, max {100 * h.max_abs_rel_error:.2f}%")
+        for w in r.warnings:
+            if w.startswith(("UNDER-DETERMINED", "NOT CONVERGED")):
+                s += f"\n  ! {w}"
+        return s
+
+    @classmethod
+    def published(cls) -> dict[str, dict[str, float]]:
+        """Published values to set beside the fit: {column heading: {parameter: value}}."""
+        return {}
+
+    @classmethod
+    def report_section(cls, r: LawResult, figs: dict[str, str]) -> str:
+        from harness.fit.report import law_section
+        return law_section(cls, r, figs)
+
+    @classmethod
+    def extra_section(cls, r: LawResult) -> list[str]:
+        """Law-specific markdown lines after the parameter table (default none)."""
+        return []
+
+    def plots(self, report: Any, out_dir: Any) -> dict[str, str]:
+        """The law's own figures (beyond the shared ones); {figure: png name}."""
+        return {}
+
+
+def _fmt_param(label: str, v: float, ci: list[float] | None) -> str:
+    s = f"{label} {v:.3g}"
+    if ci and ci[0] is not None and math.isfinite(ci[0]):
+        s += f" [{ci[0]:.3g}, {ci[1]:.3g}]"
+    return s
+
+
+# -- registry ----------------------------------------------------------------------------------
+def law_names() -> list[str]:
+    """Every law's name, from the module names alone (cheap: imports no law)."""
+    pkg = importlib.import_module(LAWS_PACKAGE)
+    return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_"))
+
+
+@lru_cache(maxsize=None)
+def registry() -> dict[str, type[Law]]:
+    """{name: Law subclass} for every module of harness.fit.laws, in report order."""
+    found: dict[str, type[Law]] = {}
+    for mod_name in law_names():
+        mod = importlib.import_module(f"{LAWS_PACKAGE}.{mod_name}")
+        classes = [v for v in vars(mod).values()
+                   if isinstance(v, type) and issubclass(v, Law) and v is not Law and v.__module__ == mod.__name__]
+        if len(classes) != 1 or classes[0].name != mod_name:
+            raise RuntimeError(f"{mod.__name__} must define exactly one Law subclass named {mod_name!r}")
+        found[mod_name] = classes[0]
+    return dict(sorted(found.items(), key=lambda kv: (kv[1].order, kv[0])))
+
+
+def check_law_names(names: Any, what: str = "law") -> None:
+    """A one-line FitInputError for any name that is not a law (a typo in --law or sweep.fit_laws)."""
+    known = law_names()
+    bad = [n for n in names if n not in known]
+    if bad:
+        raise FitInputError(f"{what}: unknown law{'s' if len(bad) > 1 else ''} {', '.join(map(repr, bad))}; "
+                            f"choose from {', '.join(known)}")
+
+
+def get_law(name: str) -> type[Law]:
+    check_law_names([name])
+    return registry()[name]

@@ -1,0 +1,1 @@
+"""One module per scaling law, named as the law (``--law <name>``); ``harness.fit.law.registry`` finds them."""
