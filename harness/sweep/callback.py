@@ -159,6 +159,17 @@ class SweepCallback(Callback):
               f"(redo by hand: harness-fit {sweep_dir})", flush=True)
 
     # -- job process --------------------------------------------------------------------------
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # A joblib (loky) worker must end with the sweep that launched it, or a killed sweep leaves
+        # it training the run its restart trains again (harness/sweep/orphans.py). A no-op in the
+        # launching process (basic launcher) and in submitit jobs.
+        from harness.sweep.orphans import die_with_parent
+
+        try:
+            die_with_parent()
+        except Exception as e:  # never fail a run over this; say that the guard is off
+            print(f"(this job will not end with its sweep: {type(e).__name__}: {e})", file=sys.stderr, flush=True)
+
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
