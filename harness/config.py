@@ -12,11 +12,16 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 from omegaconf import MISSING
 
 from harness.flops import CONVENTIONS as FLOP_CONVENTIONS, PARAM_CONVENTIONS
+
+# The Hydra configs (conf/ in the repository) as the package an install provides: editable installs
+# map it to conf/, a wheel carries the YAML inside it. Hydra reads it as pkg://harness.conf.
+CONF_PACKAGE = "harness.conf"
 
 ARCHS = ("gpt2", "llama")
 SCHEDULES = ("cosine", "wsd", "constant")
@@ -184,6 +189,13 @@ class Config:
 # the run_id so the same run found under another device or logger is still the same run.
 RUN_ID_EXCLUDED = ("out_dir", "sweep_name", "logging", "sweep", "device", "train.threads",
                    "train.checkpoint_interval_seconds", "model.name")
+
+
+def conf_dir() -> Path:
+    """The folder holding the installed Hydra configs (config.yaml and its groups)."""
+    from importlib.resources import files
+
+    return Path(str(files(CONF_PACKAGE)))
 
 
 def register_configs() -> None:

@@ -394,9 +394,12 @@ def task(dcfg) -> float | None:
 def main() -> None:
     import hydra
 
+    from harness.config import CONF_PACKAGE
+
     register_configs()
-    conf_dir = str(Path(__file__).resolve().parent.parent / "conf")
-    hydra.main(config_path=conf_dir, config_name="config", version_base="1.3")(task)()
+    # The configs ship inside the package (harness.conf), so an installed harness finds them
+    # from any folder: Hydra's documented way for an installed app.
+    hydra.main(config_path="pkg://" + CONF_PACKAGE, config_name="config", version_base="1.3")(task)()
 
 
 if __name__ == "__main__":

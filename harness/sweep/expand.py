@@ -11,14 +11,12 @@ what every launcher calls to build a job.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
-from harness.config import Config, ConfigError, to_config
+from harness.config import CONF_PACKAGE, Config, ConfigError, to_config
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
@@ -100,9 +98,9 @@ def jobs_of(master: DictConfig, task_overrides: Sequence[str], select=None) -> l
     return out
 
 
-def expand(args: Sequence[str], conf_dir: Path | str = CONF_DIR, select=None) -> tuple[DictConfig, list[Job]]:
+def expand(args: Sequence[str], select=None) -> tuple[DictConfig, list[Job]]:
     """Outside a Hydra app (the planner): the master config and every job of ``harness-train -m args``."""
-    from hydra import compose, initialize_config_dir
+    from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
@@ -118,7 +116,7 @@ def expand(args: Sequence[str], conf_dir: Path | str = CONF_DIR, select=None) ->
     base = [o.input_line for o in parsed_task if not o.is_sweep_override()]
     GlobalHydra.instance().clear()
     try:
-        with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3", job_name="harness-plan"):
+        with initialize_config_module(config_module=CONF_PACKAGE, version_base="1.3", job_name="harness-plan"):
             master = compose("config", overrides=hydra_ovr + base, return_hydra_config=True)
             return master, jobs_of(master, task, select)
     except (HydraException, OmegaConfBaseException) as e:

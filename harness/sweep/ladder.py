@@ -24,7 +24,6 @@ from pathlib import Path
 
 NAMES = ("4xs", "3xs", "2xs", "xs", "s", "m", "l", "xl", "2xl", "3xl", "4xl", "5xl", "6xl")
 BASE, STEP, ASPECT = 1e4, 2.5, 64
-CONF_MODEL = Path(__file__).resolve().parents[2] / "conf" / "model"
 
 
 @dataclass(frozen=True)
@@ -79,7 +78,11 @@ def ladder_yaml(r: Rung) -> str:
         f"name: {r.name}\narch: gpt2\nn_layer: {r.n_layer}\nd_model: {r.d_model}\nn_head: {r.n_head}\n")
 
 
-def write_files(conf_model: Path = CONF_MODEL) -> list[Path]:
+def write_files(conf_model: Path | None = None) -> list[Path]:
+    """Rewrite conf/model/ladder_*.yaml from the rule (into the configs harness is installed with)."""
+    from harness.config import conf_dir
+
+    conf_model = conf_model or conf_dir() / "model"
     paths = []
     for r in LADDER:
         p = conf_model / f"{r.name}.yaml"
