@@ -7,13 +7,28 @@ Layout on disk::
 
     <out_dir>/<sweep_name>/runs/<run_id>.json          one record per run (written atomically)
     <out_dir>/<sweep_name>/checkpoints/<run_id>.pt     the latest checkpoint of an unfinished run
+    <out_dir>/<sweep_name>/locks/<run_id>.lock         held (flock) by the process training the run
+
+Numbers that are not finite (a diverged run's NaN or inf losses) are written as JSON ``null``, so
+every record is strict JSON that any reader parses; read back, they are ``None``, the same value a
+curve point has where nothing was measured.
+
+A record or checkpoint that cannot be read (truncated by a full disk, edited by hand) is moved
+aside to ``<name>.corrupt`` (``.corrupt.1`` and on if that exists: nothing is overwritten) and the
+run counts as not done, so one bad file never stops a run or a sweep; it is kept for inspection.
+Records and checkpoints get the usual file mode, 0666 less the umask, so others on a shared
+filesystem read them as they read any file the user writes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
 import json
+import math
 import os
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +41,19 @@ PARAM_KINDS = ("total", "embedding", "head", "non_embedding")
 
 class RecordError(ValueError):
     """A record file that is missing keys, has wrong types, or is not JSON."""
+
+
+class ResultsNotWritable(OSError):
+    """A results folder (runs, checkpoints, locks) cannot be written; the message is one line."""
+
+
+class RunInProgress(RuntimeError):
+    """Another process holds the run's lock: it is training this very run now."""
+
+    def __init__(self, run_id: str, pid: int | None):
+        self.run_id, self.pid = run_id, pid
+        super().__init__(f"run {run_id} is in progress in another process"
+                         + (f" (pid {pid})" if pid else ""))
 
 
 @dataclass
@@ -103,6 +131,66 @@ def checkpoint_path(out_dir: str | os.PathLike, sweep_name: str, run_id: str) ->
     return Path(out_dir) / sweep_name / "checkpoints" / f"{run_id}.pt"
 
 
+def lock_path(out_dir: str | os.PathLike, sweep_name: str, run_id: str) -> Path:
+    return Path(out_dir) / sweep_name / "locks" / f"{run_id}.lock"
+
+
+# ---------------------------------------------------------------------------------------------
+# The run's identity
+
+# Keys that say where a run writes or how it reports, never what it computes: they stay out of
+# the run_id so the same run found under another device or logger is still the same run.
+RUN_ID_EXCLUDED = ("out_dir", "sweep_name", "logging", "sweep", "device", "train.threads",
+                   "train.checkpoint_interval_seconds", "model.name")
+
+
+def run_id_of(cfg: Any) -> str:
+    """The run's identity: a stable hash of everything that changes what the run computes.
+
+    That is the config (a ``Config`` dataclass or its plain dict) less ``RUN_ID_EXCLUDED``, and,
+    for text read from local files, the files' content: a file edited after a run is new data,
+    so a new run, never the old record. Synthetic data is fully named by its config and a hub
+    dataset by its name and ``data.revision``, so their ids hash the config alone (and stay what
+    they were before content was hashed).
+    """
+    d = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else json.loads(json.dumps(cfg))
+    for key in RUN_ID_EXCLUDED:
+        node = d
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.get(p, {})
+        node.pop(leaf, None)
+    data = d.get("data") or {}
+    if data.get("kind") == "text" and data.get("paths"):
+        # Imported here: only runs on local text pay for the data module (and torch).
+        from harness.data.text import local_content_identity
+
+        d["data_content"] = local_content_identity(list(data["paths"]))
+    blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def _umask() -> int:
+    # Linux shows the umask in /proc without changing it; os.umask can only read it by setting
+    # it, which for a moment would give files other threads create the wrong mode.
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` gives: 0666 less the umask."""
+    return 0o666 & ~_umask()
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write text so that readers see either the old file or the whole new one, never a part.
 
@@ -113,6 +201,9 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file 0600 (private, for a temporary file); the result is an ordinary
+        # output that others may read, so give it the mode open() would.
+        os.fchmod(fd, file_mode())
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()
@@ -126,10 +217,60 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         raise
 
 
+def finite_or_none(obj: Any) -> Any:
+    """``obj`` with every non-finite float (nan, inf) replaced by None, through dicts and lists."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_or_none(v) for v in obj]
+    return obj
+
+
+def record_json(record: RunRecord) -> str:
+    # allow_nan=False stays as a guard: finite_or_none has already turned nan and inf into null.
+    return json.dumps(finite_or_none(record.to_dict()), indent=1, allow_nan=False) + "\n"
+
+
 def write_record(record: RunRecord, out_dir: str | os.PathLike) -> Path:
     path = record_path(out_dir, record.sweep_name, record.run_id)
-    atomic_write_text(path, json.dumps(record.to_dict(), indent=1, allow_nan=False) + "\n")
+    atomic_write_text(path, record_json(record))
     return path
+
+
+def write_fallback_record(record: RunRecord, out_dir: str | os.PathLike) -> Path:
+    """Keep a finished run's record where it can still be written when its runs/ folder cannot
+    be: next to the checkpoints, else in the system's temporary folder. Returns the file."""
+    name = f"{record.run_id}.record.json"
+    places = [checkpoint_path(out_dir, record.sweep_name, record.run_id).parent / name,
+              Path(tempfile.gettempdir()) / f"harness-{record.sweep_name}-{name}"]
+    for path in places:
+        try:
+            atomic_write_text(path, record_json(record))
+            return path
+        except OSError:
+            continue
+    raise ResultsNotWritable(f"cannot write the record of run {record.run_id} anywhere "
+                             f"(tried {', '.join(str(p) for p in places)})")
+
+
+def check_writable(out_dir: str | os.PathLike, sweep_name: str) -> None:
+    """Make sure the runs, checkpoints and locks folders exist and take a new file, so an
+    unwritable results folder stops a run before its first step rather than after its last."""
+    base = Path(out_dir) / sweep_name
+    for folder in (base / "runs", base / "checkpoints", base / "locks"):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=folder)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as e:
+            raise ResultsNotWritable(f"cannot write to {folder}: {e.strerror or e}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading, and moving unreadable files aside
 
 
 def read_record(path: str | os.PathLike) -> RunRecord:
@@ -138,14 +279,65 @@ def read_record(path: str | os.PathLike) -> RunRecord:
         d = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise RecordError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    except UnicodeDecodeError:
+        raise RecordError(f"{path}: not valid JSON (not UTF-8 text)") from None
     if not isinstance(d, dict):
         raise RecordError(f"{path}: a run record must be a JSON object")
-    return RunRecord.from_dict(d, source=str(path))
+    try:
+        return RunRecord.from_dict(d, source=str(path))
+    except (TypeError, AttributeError) as e:  # a key of the wrong type (a curve that is not a list, ...)
+        raise RecordError(f"{path}: malformed run record ({e})") from None
 
 
-def find_record(out_dir: str | os.PathLike, sweep_name: str, run_id: str) -> RunRecord | None:
+def quarantine(path: str | os.PathLike) -> Path:
+    """Move an unreadable file aside to ``<name>.corrupt`` (``.corrupt.1``, ... when taken), never
+    overwriting an earlier one; returns where it went."""
+    path = Path(path)
+    for i in range(1000):
+        dest = path.with_name(path.name + ".corrupt" + (f".{i}" if i else ""))
+        try:
+            # A hard link fails if dest exists, so two processes can never overwrite each
+            # other's quarantined file; the rename fallback is for filesystems without links.
+            os.link(path, dest)
+        except FileExistsError:
+            continue
+        except OSError as e:
+            if isinstance(e, FileNotFoundError) or not path.exists():
+                raise
+            if dest.exists():
+                continue
+            os.replace(path, dest)
+            return dest
+        path.unlink()
+        return dest
+    raise RecordError(f"{path}: unreadable, and 1000 earlier .corrupt copies are in the way")
+
+
+def _warn(msg: str) -> None:
+    print(f"harness: {msg}", file=sys.stderr, flush=True)
+
+
+def find_record(out_dir: str | os.PathLike, sweep_name: str, run_id: str,
+                quarantine_corrupt: bool = True) -> RunRecord | None:
+    """The run's record, or None if it has none. An unreadable record is moved aside (saying
+    so in one line) and the run counts as not done; with ``quarantine_corrupt=False`` (read-only
+    tools) it is left in place and still counts as not done."""
     path = record_path(out_dir, sweep_name, run_id)
-    return read_record(path) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        return read_record(path)
+    except RecordError as e:
+        if not quarantine_corrupt:
+            return None
+        try:
+            moved = quarantine(path)
+        except FileNotFoundError:  # another process moved it aside first
+            return None
+        except OSError as oe:
+            raise RecordError(f"{e}; and it cannot be moved aside ({oe.strerror or oe})") from None
+        _warn(f"{e}; moved to {moved.name}, run {run_id} counts as not done")
+        return None
 
 
 def iter_record_paths(sweep_dir: str | os.PathLike) -> Iterator[Path]:
@@ -159,8 +351,74 @@ def iter_record_paths(sweep_dir: str | os.PathLike) -> Iterator[Path]:
 
 
 def read_sweep(sweep_dir: str | os.PathLike, status: str | None = "completed") -> list[RunRecord]:
-    """All records of a sweep, optionally only those with the given status."""
+    """All records of a sweep, optionally only those with the given status; an unreadable
+    record raises RecordError (``scan_sweep`` reads past them)."""
     records = [read_record(p) for p in iter_record_paths(sweep_dir)]
     if status is not None:
         records = [r for r in records if r.status == status]
     return records
+
+
+def scan_sweep(sweep_dir: str | os.PathLike, quarantine_corrupt: bool = False,
+               status: str | None = None) -> tuple[list[RunRecord], list[tuple[Path, str]]]:
+    """Every readable record of a sweep (optionally only one status) and, for each file that
+    cannot be read, ``(path, reason)``: a reader says what it skipped instead of stopping.
+
+    ``quarantine_corrupt=True`` (the sweep, which reruns such runs) also moves those files aside
+    and reports the new path; readers that only look (the fitter) leave them in place.
+    """
+    good: list[RunRecord] = []
+    bad: list[tuple[Path, str]] = []
+    for path in iter_record_paths(sweep_dir):
+        try:
+            rec = read_record(path)
+        except OSError as e:  # unreadable for now (permissions, a vanished file): not corrupt
+            bad.append((path, f"cannot read: {e.strerror or e}"))
+            continue
+        except RecordError as e:
+            reason = str(e).removeprefix(f"{path}: ")
+            if quarantine_corrupt:
+                with contextlib.suppress(FileNotFoundError):
+                    try:
+                        moved = quarantine(path)
+                        reason += f"; moved to {moved.name}"
+                    except OSError as oe:
+                        reason += f"; cannot be moved aside ({oe.strerror or oe})"
+            bad.append((path, reason))
+            continue
+        if status is None or rec.status == status:
+            good.append(rec)
+    return good, bad
+
+
+@contextlib.contextmanager
+def run_lock(out_dir: str | os.PathLike, sweep_name: str, run_id: str) -> Iterator[Path]:
+    """Hold the run's lock while it trains, so a second process starting the same run stops
+    (``RunInProgress``, naming the holder's pid) rather than training it twice.
+
+    An flock: the kernel releases it when the holder exits, killed or not, so a crash never
+    leaves a stale lock. The file itself stays (removing it would race with a new holder).
+    Without fcntl (Windows) runs are not locked.
+    """
+    path = lock_path(out_dir, sweep_name, run_id)
+    try:
+        import fcntl
+    except ImportError:
+        yield path
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            text = f.read().strip()
+            raise RunInProgress(run_id, int(text) if text.isdigit() else None) from None
+        try:
+            f.seek(0)
+            f.truncate()
+            f.write(f"{os.getpid()}\n")
+            f.flush()
+            yield path
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

@@ -2,12 +2,17 @@
 
     harness-train data.seq_len=64 model.n_layer=2 model.d_model=64 model.n_head=2 train.tokens=200000
 
-1. Validate the config and derive the run_id (a hash of everything that changes the result).
-2. If a record with that id exists, say so and stop; if a checkpoint exists, resume from it.
+1. Derive the run_id (a hash of everything that changes the result, local data's content
+   included: harness/records.py) and validate the config.
+2. If a record with that id exists, say so and stop. Check that the results folders take files,
+   and take the run's lock (a second process starting the same run stops, naming this one).
+   If a checkpoint exists, resume from it; an unreadable one is moved aside and the run starts
+   fresh, since a checkpoint is only a cache of work.
 3. Build the token source, the model (transformers), AdamW and the schedule.
 4. Train for exactly the budget's steps, evaluating on the fixed validation set, checkpointing
    every few seconds, and stopping as `diverged` at the first non-finite loss.
-5. Evaluate on the whole validation set and write the record atomically.
+5. Evaluate on the whole validation set and write the record atomically. If that write fails,
+   the record is kept in a fallback file that the one-line error names.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import torch
 
 from harness import records
 from harness.budget import Budget, resolve_budget
-from harness.config import Config, ConfigError, as_dict, register_configs, run_id_of, to_config, validate
+from harness.config import Config, ConfigError, as_dict, register_configs, to_config, validate
 from harness.data import TokenSource, build_data
 from harness.flops import CONVENTIONS, flops_per_token, param_counts
 from harness.hardware import device_name, peak_flops, resolve_device
@@ -76,6 +81,10 @@ class Log:
     def __call__(self, msg: str) -> None:
         if not self.quiet:
             print(msg, flush=True)
+
+    def warn(self, msg: str) -> None:
+        """Something the user must hear even when quiet: a file moved aside, a result kept elsewhere."""
+        print(msg, file=sys.stderr, flush=True)
 
 
 def _autocast(device: torch.device, precision: str):
@@ -169,32 +178,67 @@ def run(cfg: Config, log: Log | None = None, multirun: bool = False) -> records.
 
     In a multirun, any error (an invalid config included) becomes a `failed` record so the sweep
     goes on and its summary can list it; a run alone raises ConfigError for an invalid config.
+    Raises records.ResultsNotWritable when no record can be written where it belongs (before
+    training, or after it with the record kept in a fallback file the message names) and
+    records.RunInProgress when another process holds the run's lock.
     """
     log = log or Log(cfg.logging.quiet)
-    run_id = run_id_of(cfg)
+    run_id = records.run_id_of(cfg)
+    existing = _recorded(cfg, run_id, multirun, log)
+    if existing is not None:
+        return existing
+    started = _now()
+    invalid = None
+    try:
+        validate(cfg)
+    except ConfigError as e:
+        if not multirun:
+            raise
+        invalid = e
+    # Before the first step, not after the last: an unwritable folder would lose the whole run.
+    records.check_writable(cfg.out_dir, cfg.sweep_name)
+    with records.run_lock(cfg.out_dir, cfg.sweep_name, run_id):
+        # Looked at again under the lock: a process that held it may have just written the record.
+        existing = _recorded(cfg, run_id, multirun, log)
+        if existing is not None:
+            return existing
+        if invalid is not None:
+            return _failed_record(cfg, run_id, f"invalid config: {invalid}", started, log)
+        # Read (and cached) now: the record names the code that trained, not a commit made while it ran.
+        git_commit()
+        try:
+            return _train(cfg, run_id, log)
+        except (KeyboardInterrupt, SystemExit, records.ResultsNotWritable):
+            raise
+        except Exception as e:
+            return _failed_record(cfg, run_id, _one_line(e), started, log)
+
+
+def _recorded(cfg: Config, run_id: str, multirun: bool, log: Log) -> records.RunRecord | None:
+    """The run's record if there is nothing left to do (an unreadable one is moved aside and the
+    run counts as not done)."""
     existing = records.find_record(cfg.out_dir, cfg.sweep_name, run_id)
     # A sweep skips failed runs unless asked to retry them; a run started alone is always retried,
     # since the user asked for exactly that run.
     retry = existing is not None and existing.status == "failed" and (cfg.sweep.retry_failed or not multirun)
-    if existing is not None and not retry:
-        log(f"run {run_id} is already {existing.status} (val_loss {existing.val_loss}); nothing to do. "
-            f"Record: {records.record_path(cfg.out_dir, cfg.sweep_name, run_id)}"
-            + ("  (sweep.retry_failed=true reruns it)" if existing.status == "failed" else ""))
-        return existing
-    started = _now()
-    # Read (and cached) now: the record names the code that trained, not a commit made while it ran.
-    git_commit()
+    if existing is None or retry:
+        return None
+    log(f"run {run_id} is already {existing.status} (val_loss {existing.val_loss}); nothing to do. "
+        f"Record: {records.record_path(cfg.out_dir, cfg.sweep_name, run_id)}"
+        + ("  (sweep.retry_failed=true reruns it)" if existing.status == "failed" else ""))
+    return existing
+
+
+def _write(rec: records.RunRecord, cfg: Config, log: Log) -> Path:
+    """Write the record; if its folder refuses, keep it in a fallback file and raise, naming it."""
     try:
-        validate(cfg)
-        return _train(cfg, run_id, log)
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except ConfigError as e:
-        if not multirun:
-            raise
-        return _failed_record(cfg, run_id, f"invalid config: {e}", started, log)
-    except Exception as e:
-        return _failed_record(cfg, run_id, _one_line(e), started, log)
+        return records.write_record(rec, cfg.out_dir)
+    except OSError as e:
+        dest = records.record_path(cfg.out_dir, cfg.sweep_name, rec.run_id)
+        kept = records.write_fallback_record(rec, cfg.out_dir)
+        raise records.ResultsNotWritable(
+            f"cannot write {dest} ({e.strerror or e}); run {rec.run_id} ({rec.status}) is kept in {kept}: "
+            f"move it to {dest.parent}/ to record it") from None
 
 
 def _one_line(e: BaseException) -> str:
@@ -210,7 +254,7 @@ def _failed_record(cfg: Config, run_id: str, reason: str, started: str, log: Log
         wall_seconds=0.0, tokens_per_second=None, mfu=None, peak_flops=None, device_name="",
         torch_version=torch.__version__, git_commit=git_commit(), data_fingerprint="",
         unique_tokens=None, epochs=None, seed=cfg.seed, started_at=started, ended_at=_now())
-    path = records.write_record(rec, cfg.out_dir)
+    path = _write(rec, cfg, log)
     log(f"run {run_id}: failed ({reason}) | {path}")
     return rec
 
@@ -240,7 +284,18 @@ def _train(cfg: Config, run_id: str, log: Log) -> records.RunRecord:
     ckpt_path = records.checkpoint_path(cfg.out_dir, cfg.sweep_name, run_id)
     state = RunState(started_at=_now())
     if ckpt_path.exists():
-        state = _load_checkpoint(ckpt_path, model, optimizer, scheduler, device)
+        try:
+            state = _load_checkpoint(ckpt_path, model, optimizer, scheduler, device)
+        except OSError:  # cannot be read (permissions, I/O): not known to be corrupt, so keep it
+            raise
+        except Exception as e:
+            # A checkpoint is only a cache of work: set it aside (kept for inspection) and start
+            # over from scratch. The load may have half-filled the model and the RNG, so set
+            # everything up again rather than reuse them; the fresh run is the one it would be.
+            moved = records.quarantine(ckpt_path)
+            log.warn(f"run {run_id}: checkpoint {ckpt_path} is unreadable ({_one_line(e)}); "
+                     f"moved to {moved.name}, starting the run fresh")
+            return _train(cfg, run_id, log)
         log(f"run {run_id}: resuming from step {state.step}/{budget.steps} ({ckpt_path})")
 
     dev_name = device_name(device)
@@ -302,6 +357,9 @@ def _train(cfg: Config, run_id: str, log: Log) -> records.RunRecord:
             last = state.step == budget.steps
             if state.step % eval_every == 0 and not last:
                 p = point(state.step, evaluate(model, val_quick, cfg.train.eval_batch_size, device, cfg.train.precision))
+                if not math.isfinite(p["val_loss"]):  # kept in the curve (written as null)
+                    status, reason = "diverged", f"non-finite validation loss ({p['val_loss']}) at step {state.step}"
+                    break
                 log(f"  step {state.step}/{budget.steps} | train {p['train_loss']:.4f} | val {p['val_loss']:.4f} "
                     f"| lr {p['lr']:.2e} | {state.step * budget.tokens_per_step / max(state.train_seconds, 1e-9):,.0f} tok/s")
             elif state.step % log_every == 0 and not last:
@@ -317,7 +375,7 @@ def _train(cfg: Config, run_id: str, log: Log) -> records.RunRecord:
             if not math.isfinite(val_loss):
                 status, reason = "diverged", f"non-finite validation loss ({val_loss}) at the end"
                 val_loss = None
-        else:
+        elif not state.curve or state.curve[-1]["step"] != state.step:
             point(state.step, None)
     except (KeyboardInterrupt, SystemExit):
         # An interrupted run is not a failed one: keep the checkpoint, write no record.
@@ -344,7 +402,7 @@ def _train(cfg: Config, run_id: str, log: Log) -> records.RunRecord:
         seed=cfg.seed, started_at=state.started_at, ended_at=_now(),
         extra={"budget": budget.requested, "warmup_steps": budget.warmup_steps,
                "flops_per_token": per_token, "setup_seconds": round(setup_seconds, 3)})
-    path = records.write_record(rec, cfg.out_dir)
+    path = _write(rec, cfg, log)
     # The record is written first: a kill between the two leaves a finished record and a stale
     # checkpoint, which the next start ignores because the record says the run is done.
     with contextlib.suppress(FileNotFoundError):
@@ -385,6 +443,20 @@ def task(dcfg) -> float | None:
         if multirun:
             return None
         sys.exit(2)
+    except records.ResultsNotWritable as e:
+        # In a sweep, the next jobs go on (their own check says the same, before any training).
+        print(f"harness-train: {e}", file=sys.stderr, flush=True)
+        if multirun:
+            return None
+        sys.exit(1)
+    except records.RunInProgress as e:
+        # Not a failure: the other process is training this run and will write its record, so
+        # a sweep goes on (its summary finds the record, or lists the run as still running).
+        # Alone, exit 75 (EX_TEMPFAIL: try again later).
+        print(f"harness-train: {e}; nothing to do here", file=sys.stderr, flush=True)
+        if multirun:
+            return None
+        sys.exit(75)
     if rec.status == "failed" and not multirun:
         print(f"harness-train: run failed: {rec.reason}", file=sys.stderr, flush=True)
         sys.exit(1)

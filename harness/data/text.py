@@ -128,8 +128,12 @@ def builder_of(path: str) -> str:
 
 def _local_files(cfg: TextDataConfig) -> list[tuple[str, Path]]:
     """(builder, path) per local file (globs expanded, sorted), checked before anything loads."""
+    return local_files(cfg.paths)
+
+
+def local_files(paths: list[str]) -> list[tuple[str, Path]]:
     out = []
-    for p in cfg.paths:
+    for p in paths:
         builder = builder_of(str(p))
         path = resolve_path(str(p))
         if any(c in str(p) for c in "*?["):
@@ -144,12 +148,32 @@ def _local_files(cfg: TextDataConfig) -> list[tuple[str, Path]]:
     return out
 
 
+# sha256 of a file's bytes, by (path, size, mtime_ns): the run_id hashes local data for every
+# planned run of a sweep (the planner and the sweep callback too), so each file is read once per
+# process; an edit changes size or mtime and is read again.
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
 def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
+    st = os.stat(path)
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
+
+
+def local_content_identity(paths: list[str]) -> list[Any]:
+    """The content of local data files, for the run_id (harness.records.run_id_of): [builder,
+    sha256] per file, as the cache's fingerprint hashes them. A file that cannot be read gives a
+    marker instead, so the id still exists and the run itself then fails with the data error."""
+    try:
+        return [[b, _sha256_file(p)] for b, p in local_files(paths)]
+    except (DataError, OSError) as e:
+        return [["unreadable", str(e)]]
 
 
 def _settings(cfg: TextDataConfig) -> dict[str, Any]:

@@ -67,7 +67,6 @@ class SweepCallback(Callback):
 
     # -- launching process ------------------------------------------------------------------
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from harness.config import run_id_of
         from harness.sweep.expand import jobs_of
 
         self.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -81,7 +80,7 @@ class SweepCallback(Callback):
             if job.cfg is None:
                 self.plan_errors.append(f"job {job.num} ({' '.join(job.overrides)}): {job.error}")
                 continue
-            rid = run_id_of(job.cfg)
+            rid = records.run_id_of(job.cfg)
             if rid not in self.labels:
                 self.planned.append(rid)
                 self.labels[rid] = " ".join(job.overrides)
@@ -105,6 +104,12 @@ class SweepCallback(Callback):
         out_dir, name = str(config.out_dir), str(config.sweep_name)
         sweep_dir = Path(out_dir) / name
         recs = self._wait_for_records(out_dir, name, float(config.sweep.record_wait_seconds))
+        # Unreadable records (planned runs' ones were already moved aside by find_record) are set
+        # aside here too, so the fit reads a clean folder and a restart reruns those runs.
+        try:
+            _, unreadable = records.scan_sweep(sweep_dir, quarantine_corrupt=True)
+        except records.RecordError:  # no runs/ folder: nothing was recorded at all
+            unreadable = []
         by_status: dict[str, list[records.RunRecord]] = {s: [] for s in records.STATUSES}
         for r in recs.values():
             by_status[r.status].append(r)
@@ -122,6 +127,8 @@ class SweepCallback(Callback):
                   f"start the sweep again to finish it)", flush=True)
         for err in self.plan_errors:
             print(f"  not planned: {err}", flush=True)
+        for path, reason in unreadable:
+            print(f"  unreadable record: {path}: {reason} (its run counts as not done)", flush=True)
         if config.sweep.fit:
             self._fit(config, sweep_dir)
 
@@ -184,10 +191,8 @@ class SweepCallback(Callback):
             print(f"(progress line unavailable: {type(e).__name__}: {e})", flush=True)
 
     def progress_line(self, config: DictConfig) -> str:
-        from harness.config import run_id_of
-
         cfg = _task_cfg(config)
-        rid = run_id_of(cfg)
+        rid = records.run_id_of(cfg)
         rec = _safe_find(cfg.out_dir, cfg.sweep_name, rid)
         n = len(self.planned)
         k = sum(1 for p in self.planned if records.record_path(cfg.out_dir, cfg.sweep_name, p).exists())

@@ -78,7 +78,7 @@ def describe(job: Job) -> PlannedRun:
     """Shape, params, steps, tokens and FLOPs of one job, from the same code the run uses."""
     from harness import records
     from harness.budget import resolve_budget
-    from harness.config import ConfigError, run_id_of, validate
+    from harness.config import ConfigError, validate
     from harness.flops import CONVENTIONS, flops_per_token, param_counts
     from harness.model import shape_of
 
@@ -87,10 +87,11 @@ def describe(job: Job) -> PlannedRun:
     if cfg is None:
         pr.error = job.error
         return pr
-    pr.run_id = run_id_of(cfg)
+    pr.run_id = records.run_id_of(cfg)
     try:
-        rec = records.find_record(cfg.out_dir, cfg.sweep_name, pr.run_id)
-    except records.RecordError:
+        # A plan only looks: an unreadable record counts as not done but stays where it is.
+        rec = records.find_record(cfg.out_dir, cfg.sweep_name, pr.run_id, quarantine_corrupt=False)
+    except (records.RecordError, OSError):
         rec = None
     if rec is not None:
         pr.status = rec.status

@@ -1,0 +1,263 @@
+"""No run lost, no record stale (issue 10): divergence, corrupt files, unwritable folders, edited
+data, file modes and concurrent starts, each on a tiny in-process run."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import pytest
+from omegaconf import OmegaConf
+
+from harness import records
+from harness.config import as_dict
+from harness.train import run, task
+from tests.helpers import TINY, make_config
+
+
+def _record_file(tmp_path, rec) -> str:
+    return records.record_path(tmp_path, "default", rec.run_id)
+
+
+# -- a diverged run keeps its curve ------------------------------------------------------------
+
+DIVERGING = [*TINY, "optim.lr=1e3", "optim.grad_clip=0", "train.eval_interval=2"]
+
+
+def test_a_nan_validation_loss_is_recorded_as_diverged_with_its_curve(tmp_path):
+    # lr=1e3 without clipping: the evaluation at step 4 gives nan while the training loss is
+    # still finite. The record used to fail to write (nan is not JSON) and say "failed", curve [].
+    rec = run(make_config(DIVERGING, tmp_path))
+    assert rec.status == "diverged" and "non-finite validation loss" in rec.reason and rec.steps == 4
+    raw = _record_file(tmp_path, rec).read_text()
+    assert "NaN" not in raw and "Infinity" not in raw
+    on_disk = records.read_record(_record_file(tmp_path, rec))
+    assert on_disk.status == "diverged" and on_disk.steps == 4
+    assert [p.step for p in on_disk.curve] == [0, 2, 4]
+    assert on_disk.curve[-1].val_loss is None  # nan, written as null
+    assert all(math.isfinite(p.val_loss) for p in on_disk.curve[:-1])
+
+
+def test_non_finite_numbers_are_written_as_null():
+    assert records.finite_or_none({"a": [1.0, math.nan, {"b": -math.inf}], "c": 2}) == \
+        {"a": [1.0, None, {"b": None}], "c": 2}
+
+
+# -- corrupt records ---------------------------------------------------------------------------
+
+
+def test_a_truncated_record_is_moved_aside_and_the_run_done_again(tmp_path, capsys):
+    cfg = make_config(TINY, tmp_path)
+    first = run(cfg)
+    path = _record_file(tmp_path, first)
+    for n in range(2):  # the second corruption must not overwrite the first one's copy
+        path.write_text(path.read_text()[:100])
+        again = run(cfg)
+        assert again.status == "completed" and again.val_loss == first.val_loss
+        assert records.read_record(path).val_loss == first.val_loss
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and str(path) in err[0] and "counts as not done" in err[0], err
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted(
+        [path.name, path.name + ".corrupt", path.name + ".corrupt.1"])
+
+
+def test_scan_sweep_returns_good_records_and_unreadable_files(tmp_path):
+    rec = run(make_config(TINY, tmp_path))
+    runs = records.runs_dir(tmp_path, "default")
+    (runs / "broken.json").write_text('{"run_id": ')
+    (runs / "list.json").write_text("[]")
+    good, bad = records.scan_sweep(tmp_path / "default")
+    assert [r.run_id for r in good] == [rec.run_id]
+    assert [p.name for p, _ in bad] == ["broken.json", "list.json"]
+    assert "not valid JSON" in bad[0][1] and "JSON object" in bad[1][1]
+    with pytest.raises(records.RecordError):  # read_sweep still refuses a sweep it cannot read whole
+        records.read_sweep(tmp_path / "default")
+    assert (runs / "broken.json").exists()  # a reader that only looks leaves them in place
+    good, bad = records.scan_sweep(tmp_path / "default", quarantine_corrupt=True)
+    assert len(good) == 1 and all("moved to" in reason for _, reason in bad)
+    assert not (runs / "broken.json").exists() and (runs / "broken.json.corrupt").exists()
+    assert records.scan_sweep(tmp_path / "default") == (good, [])
+
+
+# -- a corrupt checkpoint ----------------------------------------------------------------------
+
+
+def test_a_corrupt_checkpoint_is_moved_aside_and_the_run_starts_fresh(tmp_path, capsys):
+    cfg = make_config(TINY, tmp_path)
+    rid = records.run_id_of(cfg)
+    ckpt = records.checkpoint_path(tmp_path, "default", rid)
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"PK\x03\x04 not a whole checkpoint")
+    rec = run(cfg)
+    assert rec.status == "completed" and rec.steps == 100
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(ckpt) in err[0] and "starting the run fresh" in err[0], err
+    assert (ckpt.parent / (ckpt.name + ".corrupt")).read_bytes().startswith(b"PK")
+    assert not ckpt.exists()
+    # Fresh means exactly the run that never had a checkpoint.
+    clean = run(make_config([*TINY, "sweep_name=clean"], tmp_path))
+    assert clean.val_loss == rec.val_loss
+
+
+# -- edited data, old record -------------------------------------------------------------------
+
+
+def test_run_id_is_pinned():
+    # The exact id of a fixed config: an accidental change of what is hashed (a new key, a new
+    # default) shows up here, since it would orphan every record already written.
+    assert records.run_id_of(make_config(["train.tokens=100000"])) == "34b106eabd991689"
+
+
+def test_editing_a_local_text_file_makes_a_new_run(tmp_path):
+    from harness.data import text
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("one paragraph.\n\nanother one.\n")
+    cfg = make_config(["data=text_files", f"data.paths=[{corpus}]", "train.tokens=100000"], tmp_path)
+    before = records.run_id_of(cfg)
+    assert records.run_id_of(cfg) == before
+    st = corpus.stat()
+    assert (str(corpus), st.st_size, st.st_mtime_ns) in text._DIGESTS  # hashed once, then cached
+    corpus.write_text("one paragraph.\n\nanother two.\n")  # same size, new content
+    os.utime(corpus, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert records.run_id_of(cfg) != before
+    # A file that is missing still has an id (the run then fails naming the file).
+    corpus.unlink()
+    assert len(records.run_id_of(cfg)) == 16
+
+
+def test_a_completed_run_on_edited_text_is_not_already_completed(tmp_path, monkeypatch):
+    # The record of the old content stays; the same config on the new content is another run.
+    from harness.data import text
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("x\n\ny\n")
+    cfg = make_config(["data=text_files", f"data.paths=[{corpus}]", *TINY], tmp_path)
+    old = records.run_id_of(cfg)
+    records.write_record(_fake_record(cfg, old), tmp_path)
+    corpus.write_text("x\n\nz and more\n")
+    new = records.run_id_of(cfg)
+    assert new != old and records.find_record(tmp_path, "default", new) is None
+    assert text.local_content_identity([str(corpus)])[0][1] == text._sha256_file(corpus)
+
+
+def _fake_record(cfg, run_id):
+    return records.RunRecord(
+        run_id=run_id, status="completed", sweep_name=cfg.sweep_name, config=as_dict(cfg), shape={},
+        params={}, tokens=1, steps=1, flops={}, val_loss=1.0, bayes_loss=None, curve=[], wall_seconds=0.0,
+        tokens_per_second=None, mfu=None, peak_flops=None, device_name="", torch_version="",
+        git_commit=None, data_fingerprint="", unique_tokens=None, epochs=None, seed=0, started_at="",
+        ended_at="")
+
+
+# -- unwritable results folder -----------------------------------------------------------------
+
+
+def test_an_unwritable_runs_folder_stops_the_run_before_training(tmp_path, capsys):
+    cfg = make_config(TINY, tmp_path)
+    (tmp_path / "default").mkdir()
+    (tmp_path / "default" / "runs").write_text("a file where the folder should be")
+    with pytest.raises(records.ResultsNotWritable, match=str(tmp_path / "default" / "runs")):
+        run(cfg)
+    assert not (tmp_path / "default" / "checkpoints" / f"{records.run_id_of(cfg)}.pt").exists()
+    # The CLI's task: one line, exit 1; in a sweep, no exit (the next jobs go on).
+    dcfg = OmegaConf.create(as_dict(cfg))
+    with pytest.raises(SystemExit) as exc:
+        task(dcfg)
+    assert exc.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("harness-train: cannot write to ") and "runs" in err[0]
+
+
+def test_a_failed_final_write_keeps_the_record_in_a_fallback_file(tmp_path, monkeypatch):
+    cfg = make_config(TINY, tmp_path)
+
+    def refuse(rec, out_dir):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(records, "write_record", refuse)
+    with pytest.raises(records.ResultsNotWritable) as exc:
+        run(cfg)
+    rid = records.run_id_of(cfg)
+    kept = records.checkpoint_path(tmp_path, "default", rid).parent / f"{rid}.record.json"
+    msg = str(exc.value)
+    assert "\n" not in msg and str(kept) in msg and "Permission denied" in msg
+    rec = records.read_record(kept)
+    assert rec.status == "completed" and rec.steps == 100 and rec.curve
+
+
+def test_the_fallback_goes_to_the_temp_dir_when_the_checkpoint_folder_refuses(tmp_path, monkeypatch):
+    cfg = make_config(TINY, tmp_path / "out")
+    rec = _fake_record(cfg, "abc")
+    (tmp_path / "out" / "default").mkdir(parents=True)
+    (tmp_path / "out" / "default" / "checkpoints").write_text("not a folder")
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    kept = records.write_fallback_record(rec, tmp_path / "out")
+    assert kept == tmp_path / "harness-default-abc.record.json"
+    assert records.read_record(kept).run_id == "abc"
+
+
+# -- file modes --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def umask_027():
+    old = os.umask(0o027)
+    yield
+    os.umask(old)
+
+
+def test_records_and_checkpoints_get_the_umask_mode(tmp_path, umask_027):
+    import torch
+
+    from harness.train import RunState, _save_checkpoint
+
+    cfg = make_config(TINY, tmp_path)
+    path = records.write_record(_fake_record(cfg, "abc"), tmp_path)
+    assert path.stat().st_mode & 0o777 == 0o640
+    model = torch.nn.Linear(2, 2)
+    opt = torch.optim.AdamW(model.parameters())
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    ckpt = records.checkpoint_path(tmp_path, "default", "abc")
+    _save_checkpoint(ckpt, model, opt, sched, RunState())
+    assert ckpt.stat().st_mode & 0o777 == 0o640
+
+
+# -- two identical runs at once ----------------------------------------------------------------
+
+
+def test_a_run_in_progress_elsewhere_is_not_trained_twice(tmp_path, capsys):
+    cfg = make_config(TINY, tmp_path)
+    rid = records.run_id_of(cfg)
+    with records.run_lock(tmp_path, "default", rid):  # as the other process would hold it
+        with pytest.raises(records.RunInProgress, match=rf"run {rid} is in progress in another process \(pid {os.getpid()}\)"):
+            run(cfg)
+        assert not records.record_path(tmp_path, "default", rid).exists()
+        with pytest.raises(SystemExit) as exc:
+            task(OmegaConf.create(as_dict(cfg)))
+        assert exc.value.code == 75
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "in progress in another process" in err[0]
+    # Killed or finished, the holder's lock is gone with it: the run proceeds.
+    assert run(cfg).status == "completed"
+
+
+def test_the_lock_is_released_when_its_holder_is_killed(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    code = ("import sys, time; from harness import records\n"
+            "with records.run_lock(sys.argv[1], 'default', 'abc'):\n"
+            "    print('held', flush=True); time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        with pytest.raises(records.RunInProgress, match=f"pid {proc.pid}"):
+            with records.run_lock(tmp_path, "default", "abc"):
+                pass
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    with records.run_lock(tmp_path, "default", "abc"):
+        pass
