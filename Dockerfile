@@ -14,9 +14,10 @@ WORKDIR /opt/harness
 COPY pyproject.toml README.md ./
 COPY harness ./harness
 COPY conf ./conf
-# Editable install: harness-train reads its Hydra configs from /opt/harness/conf. The base image's
-# torch already satisfies the project's torch>=2.3, so pip keeps it.
-RUN pip install -e . && mkdir -p /work/results /cache
+# A regular install: the Hydra configs in conf/ go into the package (harness.conf), so the image
+# runs from site-packages and the copied sources are only build input. The base image's torch
+# already satisfies the project's torch>=2.3, so pip keeps it.
+RUN pip install . && mkdir -p /work/results /cache
 
 WORKDIR /work
 ENTRYPOINT ["harness-train"]
