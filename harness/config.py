@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -272,6 +273,18 @@ def d_ff_of(m: ModelConfig) -> int:
     return 4 * m.d_model
 
 
+def sweep_name_problem(name: str) -> Optional[str]:
+    """Why ``name`` cannot be the folder of a sweep under out_dir (None when it can): it must be
+    one folder name, so that everything a run writes stays inside <out_dir>/<sweep_name>/."""
+    if not name:
+        return "must be a non-empty folder name"
+    if name in (".", ".."):
+        return f"must name a folder inside out_dir, got {name!r}"
+    if any(sep in name for sep in {"/", "\\", os.sep, os.altsep or "/"}):
+        return f"must be one folder name without path separators, got {name!r}"
+    return None
+
+
 def validate(cfg: Config) -> None:
     """Checks that types alone cannot express; the first problem found is raised."""
     m, d, t, o, s = cfg.model, cfg.data, cfg.train, cfg.optim, cfg.schedule
@@ -295,6 +308,7 @@ def validate(cfg: Config) -> None:
     if m.n_ctx is not None:
         need(d.seq_len <= m.n_ctx, "data.seq_len",
              f"{d.seq_len} is above the model's context model.n_ctx={m.n_ctx}")
+    need(d.seed >= 0, "data.seed", f"must be >= 0, got {d.seed}")
     need(d.val_sequences >= 1, "data.val_sequences", f"must be at least 1, got {d.val_sequences}")
     need(d.unique_tokens is None or d.unique_tokens >= d.seq_len + 1, "data.unique_tokens",
          f"must hold at least one sequence of data.seq_len+1 tokens, got {d.unique_tokens}")
@@ -324,6 +338,8 @@ def validate(cfg: Config) -> None:
     need(t.precision in ("auto", "fp32", "bf16"), "train.precision",
          f"{t.precision!r} is not one of auto, fp32, bf16")
     need(t.eval_interval >= 0, "train.eval_interval", f"must be >= 0, got {t.eval_interval}")
+    need(t.eval_batch_size >= 1, "train.eval_batch_size", f"must be at least 1, got {t.eval_batch_size}")
+    need(t.eval_sequences >= 0, "train.eval_sequences", f"must be >= 0, got {t.eval_sequences}")
 
     need(o.lr > 0, "optim.lr", f"must be positive, got {o.lr}")
     need(o.weight_decay >= 0, "optim.weight_decay", f"must be >= 0, got {o.weight_decay}")
@@ -339,6 +355,7 @@ def validate(cfg: Config) -> None:
          f"must be in [0, 1], got {s.final_lr_fraction}")
     need(0 < s.decay_fraction <= 1, "schedule.decay_fraction", f"must be in (0, 1], got {s.decay_fraction}")
 
+    need(cfg.seed >= 0, "seed", f"must be >= 0, got {cfg.seed}")
     dev = cfg.device
     need(dev in DEVICES or dev.startswith("cuda:"), "device", f"{dev!r} is not one of auto, cpu, cuda, cuda:N")
     need(cfg.logging.wandb in WANDB_MODES, "logging.wandb",
@@ -349,5 +366,5 @@ def validate(cfg: Config) -> None:
          f"{sw.fit_params!r} is not one of {', '.join(PARAM_CONVENTIONS)}")
     need(sw.fit_flops in FLOP_CONVENTIONS, "sweep.fit_flops",
          f"{sw.fit_flops!r} is not one of {', '.join(FLOP_CONVENTIONS)}")
-    need(bool(cfg.sweep_name) and "/" not in cfg.sweep_name, "sweep_name",
-         f"must be a non-empty folder name, got {cfg.sweep_name!r}")
+    problem = sweep_name_problem(cfg.sweep_name)
+    need(problem is None, "sweep_name", problem or "")

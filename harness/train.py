@@ -466,8 +466,16 @@ def task(dcfg) -> float | None:
 def main() -> None:
     import hydra
 
-    from harness.config import CONF_PACKAGE
+    from harness.config import CONF_PACKAGE, sweep_name_problem
 
+    # Hydra makes <out_dir>/<sweep_name>/hydra/ before the run's config is validated, so a
+    # command-line sweep_name that would put it outside out_dir is refused first.
+    for arg in sys.argv[1:]:
+        key, eq, value = arg.lstrip("+~").partition("=")
+        problem = sweep_name_problem(value.strip("'\"")) if eq and key == "sweep_name" else None
+        if problem:
+            print(f"harness-train: invalid config: sweep_name: {problem}", file=sys.stderr, flush=True)
+            sys.exit(2)
     register_configs()
     # The configs ship inside the package (harness.conf), so an installed harness finds them
     # from any folder: Hydra's documented way for an installed app.

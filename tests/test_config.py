@@ -21,10 +21,39 @@ T = "train.tokens=100000"
     ([T, "logging.wandb=maybe"], r"^logging\.wandb: 'maybe' is not one of disabled, offline, online$"),
     ([T, "device=tpu"], r"^device: 'tpu' is not one of"),
     ([T, "model.arch=llama", "model.d_model=66", "model.n_head=6"], r"^model\.n_head: llama's rotary embeddings need an even head size"),
+    ([T, "train.eval_batch_size=0"], r"^train\.eval_batch_size: must be at least 1, got 0$"),
+    ([T, "train.eval_sequences=-1"], r"^train\.eval_sequences: must be >= 0, got -1$"),
+    ([T, "seed=-1"], r"^seed: must be >= 0, got -1$"),
+    ([T, "data.seed=-3"], r"^data\.seed: must be >= 0, got -3$"),
+    ([T, "sweep_name=.."], r"^sweep_name: must name a folder inside out_dir, got '\.\.'$"),
+    ([T, "sweep_name=."], r"^sweep_name: must name a folder inside out_dir, got '\.'$"),
+    ([T, "sweep_name=../elsewhere"], r"^sweep_name: must be one folder name without path separators, got '\.\./elsewhere'$"),
+    ([T, "sweep_name=a/b"], r"^sweep_name: must be one folder name without path separators, got 'a/b'$"),
+    ([T, "sweep_name=''"], r"^sweep_name: must be a non-empty folder name$"),
 ])
 def test_invalid_configs_name_the_key(overrides, message):
     with pytest.raises(ConfigError, match=message):
         validate(make_config(overrides))
+
+
+def test_a_backslash_in_sweep_name_is_a_path_separator_too():
+    cfg = dataclasses.replace(make_config([T]), sweep_name="a\\b")
+    with pytest.raises(ConfigError, match=r"^sweep_name: must be one folder name without path separators"):
+        validate(cfg)
+
+
+def test_the_cli_refuses_a_sweep_name_outside_out_dir_before_hydra_writes(tmp_path, monkeypatch, capsys):
+    from harness.train import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["harness-train", T, f"out_dir={tmp_path / 'out'}", "sweep_name=../escape"])
+    with pytest.raises(SystemExit) as e:
+        main()
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err == ("harness-train: invalid config: sweep_name: must be one folder name without path "
+                   "separators, got '../escape'\n")
+    assert list(tmp_path.iterdir()) == []  # neither out/ nor escape/ (Hydra's folder) was made
 
 
 def test_run_id_ignores_output_and_logging_keys_only():
