@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from harness.fit.cli import main
 from harness.fit.errors import FitInputError
-from harness.fit.points import load_csv, load_sweep
+from harness.fit.points import Points, concat, load_csv, load_sweep
 from harness.records import CurvePoint, RunRecord, write_record
 
 
@@ -214,3 +215,64 @@ def test_console_script_bad_row_no_traceback(tmp_path):
     r = subprocess.run([sys.executable, "-m", "harness.fit.cli", str(p)], capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines() == [f"harness-fit: error: {p}: row 2 (line 3): loss is 'nan', not a finite number"]
+
+
+# --- a byte-order mark, and compute in the points' own convention ---------------------------------
+
+def test_csv_with_byte_order_mark_is_read(tmp_path):
+    """Spreadsheets save UTF-8 with a BOM; before, the first column read as '\\ufeffN' and was 'missing'."""
+    p = tmp_path / "bom.csv"
+    p.write_bytes("N,D,loss\n1e6,1e8,3.0\n2e6,1e8,2.9\n".encode("utf-8-sig"))
+    pts = load_csv(p)
+    assert pts.n.tolist() == [1e6, 2e6] and pts.loss.tolist() == [3.0, 2.9]
+
+
+def test_csv_with_n_d_and_c_keeps_its_own_c(tmp_path):
+    """Each row's C/(N·D) is what it is (here 8 and 10, not 6); between sizes it is linear in log N."""
+    p = _csv(tmp_path, "N,D,C,loss\n1e6,1e8,8e14,3.0\n1e8,1e8,1e17,2.5\n")
+    pts = load_csv(p)
+    assert pts.c.tolist() == [8e14, 1e17]
+    assert pts.flops_per_token([1e6, 1e7, 1e8]).tolist() == pytest.approx([8.0, 9.0, 10.0])
+    assert pts.flops_per_token([1e3, 1e12]).tolist() == pytest.approx([8.0, 10.0])  # flat beyond the ends
+    assert float(pts.tokens_for(9e15, 1e7)) == pytest.approx(1e8)
+    assert float(pts.compute_for(1e7, 1e8)) == pytest.approx(9e15)
+    # A CSV with N and D alone is 6ND; with N and C alone D = C/(6N): 6 either way.
+    assert load_csv(_csv(tmp_path, "N,D,loss\n1e6,1e8,3\n2e6,1e8,2.9\n", "nd.csv")).flops_per_token(1.5e6) == pytest.approx(6.0)
+    assert load_csv(_csv(tmp_path, "N,C,loss\n1e6,6e14,3\n", "nc.csv")).flops_per_token(1e6) == pytest.approx(6.0)
+
+
+KAPLAN_STUDY = Path(__file__).resolve().parents[1] / "results" / "eltec_kaplan_cpu"
+
+
+def test_flops_per_token_under_kaplan_count_follows_the_runs_shapes():
+    """results/eltec_kaplan_cpu with Kaplan's count and non-embedding N: C/(N·D) runs 1.17x6 to 2.24x6.
+
+    Kaplan et al. 2020, Table 1: C_forward = 2N + 2 n_layer n_ctx d_attn per token, training 3x
+    that, so C/(N·D) = 6 (1 + n_layer n_ctx d_attn / N) for each run's own shape.
+    """
+    from harness.records import read_sweep
+    pts = load_sweep(KAPLAN_STUDY, params="non_embedding", flops="kaplan")
+    for r in read_sweep(KAPLAN_STUDY):
+        s, n = r.shape, r.params["non_embedding"]
+        assert float(pts.flops_per_token(n)) == pytest.approx(6 * (1 + s["n_layer"] * s["seq_len"] * s["d_model"] / n), rel=1e-9)
+    sizes = np.unique(pts.n)
+    assert pts.flops_per_token(sizes[0]) / 6 == pytest.approx(2.243, abs=1e-3)
+    assert pts.flops_per_token(sizes[-1]) / 6 == pytest.approx(1.165, abs=1e-3)
+    # Between two sizes: linear in log N; below the smallest and above the largest: flat.
+    mid = np.sqrt(sizes[0] * sizes[1])
+    assert float(pts.flops_per_token(mid)) == pytest.approx(np.mean(pts.flops_per_token(sizes[:2])), rel=1e-9)
+    assert float(pts.flops_per_token(sizes[0] / 10)) == float(pts.flops_per_token(sizes[0]))
+    # D and C convert with the runs' own ratio: a run's (N, D) gives back its recorded C.
+    assert pts.compute_for(pts.n, pts.d) == pytest.approx(pts.c, rel=1e-9)
+    assert pts.tokens_for(pts.c, pts.n) == pytest.approx(pts.d, rel=1e-9)
+    # The same study counted as 6ND with total N is exactly 6.
+    assert load_sweep(KAPLAN_STUDY).flops_per_token(sizes) == pytest.approx(np.full(len(sizes), 6.0), rel=1e-12)
+
+
+def test_flops_per_token_survives_subset_and_concat():
+    pts = load_sweep(KAPLAN_STUDY, params="non_embedding", flops="kaplan")
+    small = pts.subset(np.flatnonzero(pts.n < 3e4))
+    assert float(small.flops_per_token(1e6)) == pytest.approx(float(pts.flops_per_token(pts.n[pts.n < 3e4].max())))
+    both = concat([pts, Points.from_arrays([1e7], [1e8], [3.0])])
+    assert float(both.flops_per_token(1e7)) == pytest.approx(6.0)
+    assert float(both.flops_per_token(pts.n.min())) == pytest.approx(float(pts.flops_per_token(pts.n.min())))

@@ -109,7 +109,7 @@ class Points:
         for name, arr in (("n", n_a), ("d", d_a), ("c", c_a), ("loss", l_a)):
             bad = np.flatnonzero(~np.isfinite(arr) | (arr <= 0))
             if len(bad):
-                raise FitInputError(f"from_arrays: point {bad[0]}: {name} is {arr[bad[0]]!r}; it must be "
+                raise FitInputError(f"from_arrays: point {bad[0]}: {name} is {float(arr[bad[0]])!r}; it must be "
                                     "a finite positive number")
         labs = list(labels) if labels is not None else [f"point{i}" for i in range(len(l_a))]
         uniq = None if unique_tokens is None else np.asarray(unique_tokens, dtype=float)
@@ -205,7 +205,8 @@ class Points:
 
 
 def _unnamed_label(source: str) -> str:
-    return Path(source).name if source else "points"
+    # concat joins sources with " + ": name every file, not only the last.
+    return " + ".join(Path(s).name for s in source.split(" + ")) if source else "points"
 
 
 def _positive(value: object, what: str, where: str) -> float:
