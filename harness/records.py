@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import json
 import math
@@ -256,13 +257,18 @@ def write_fallback_record(record: RunRecord, out_dir: str | os.PathLike) -> Path
 
 
 def check_writable(out_dir: str | os.PathLike, sweep_name: str) -> None:
-    """Make sure the runs, checkpoints and locks folders exist and take a new file, so an
-    unwritable results folder stops a run before its first step rather than after its last."""
+    """Make sure files can be created in the runs, checkpoints and locks folders (in the nearest
+    folder that exists, for those not made yet), so an unwritable results folder stops a run
+    before its first step rather than after its last. Nothing is left behind."""
     base = Path(out_dir) / sweep_name
     for folder in (base / "runs", base / "checkpoints", base / "locks"):
+        where = folder
+        while not where.exists() and where != where.parent:
+            where = where.parent
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=folder)
+            if not where.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, f"{where} is not a folder")
+            fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=where)
             os.close(fd)
             os.unlink(probe)
         except OSError as e:

@@ -13,6 +13,11 @@
    every few seconds, and stopping as `diverged` at the first non-finite loss.
 5. Evaluate on the whole validation set and write the record atomically. If that write fails,
    the record is kept in a fallback file that the one-line error names.
+
+Exit status of `harness-train` (one run): 0 done (or already done), 1 the run failed or its results
+cannot be written, 2 invalid config, 75 (EX_TEMPFAIL) the same run is in progress in another
+process, which will write its record; try again later if that process dies. In a multirun the last
+two are one line each and the sweep goes on.
 """
 
 from __future__ import annotations
@@ -210,6 +215,10 @@ def run(cfg: Config, log: Log | None = None, multirun: bool = False) -> records.
             return _train(cfg, run_id, log)
         except (KeyboardInterrupt, SystemExit, records.ResultsNotWritable):
             raise
+        except ConfigError as e:  # found only once the data is built (a budget below one step)
+            if not multirun:
+                raise
+            return _failed_record(cfg, run_id, f"invalid config: {e}", started, log)
         except Exception as e:
             return _failed_record(cfg, run_id, _one_line(e), started, log)
 
@@ -229,7 +238,7 @@ def _recorded(cfg: Config, run_id: str, multirun: bool, log: Log) -> records.Run
     return existing
 
 
-def _write(rec: records.RunRecord, cfg: Config, log: Log) -> Path:
+def _write(rec: records.RunRecord, cfg: Config) -> Path:
     """Write the record; if its folder refuses, keep it in a fallback file and raise, naming it."""
     try:
         return records.write_record(rec, cfg.out_dir)
@@ -238,7 +247,7 @@ def _write(rec: records.RunRecord, cfg: Config, log: Log) -> Path:
         kept = records.write_fallback_record(rec, cfg.out_dir)
         raise records.ResultsNotWritable(
             f"cannot write {dest} ({e.strerror or e}); run {rec.run_id} ({rec.status}) is kept in {kept}: "
-            f"move it to {dest.parent}/ to record it") from None
+            f"move it to {dest} to record it") from None
 
 
 def _one_line(e: BaseException) -> str:
@@ -254,7 +263,7 @@ def _failed_record(cfg: Config, run_id: str, reason: str, started: str, log: Log
         wall_seconds=0.0, tokens_per_second=None, mfu=None, peak_flops=None, device_name="",
         torch_version=torch.__version__, git_commit=git_commit(), data_fingerprint="",
         unique_tokens=None, epochs=None, seed=cfg.seed, started_at=started, ended_at=_now())
-    path = _write(rec, cfg, log)
+    path = _write(rec, cfg)
     log(f"run {run_id}: failed ({reason}) | {path}")
     return rec
 
@@ -402,7 +411,7 @@ def _train(cfg: Config, run_id: str, log: Log) -> records.RunRecord:
         seed=cfg.seed, started_at=state.started_at, ended_at=_now(),
         extra={"budget": budget.requested, "warmup_steps": budget.warmup_steps,
                "flops_per_token": per_token, "setup_seconds": round(setup_seconds, 3)})
-    path = _write(rec, cfg, log)
+    path = _write(rec, cfg)
     # The record is written first: a kill between the two leaves a finished record and a stale
     # checkpoint, which the next start ignores because the record says the run is done.
     with contextlib.suppress(FileNotFoundError):
@@ -467,6 +476,7 @@ def main() -> None:
     import hydra
 
     from harness.config import CONF_PACKAGE, sweep_name_problem
+    from harness.sweep.hparams import register_resolvers
 
     # Hydra makes <out_dir>/<sweep_name>/hydra/ before the run's config is validated, so a
     # command-line sweep_name that would put it outside out_dir is refused first.
@@ -477,6 +487,7 @@ def main() -> None:
             print(f"harness-train: invalid config: sweep_name: {problem}", file=sys.stderr, flush=True)
             sys.exit(2)
     register_configs()
+    register_resolvers()
     # The configs ship inside the package (harness.conf), so an installed harness finds them
     # from any folder: Hydra's documented way for an installed app.
     hydra.main(config_path="pkg://" + CONF_PACKAGE, config_name="config", version_base="1.3")(task)()

@@ -261,3 +261,60 @@ def test_the_lock_is_released_when_its_holder_is_killed(tmp_path):
         proc.wait()
     with records.run_lock(tmp_path, "default", "abc"):
         pass
+
+
+# -- end to end, in subprocesses ---------------------------------------------------------------
+
+SWEEP_TINY = ["data.seq_len=16", "data.val_sequences=16", "model.n_layer=1", "model.d_model=16", "model.n_head=2",
+              "train.batch_size=8", "train.threads=1", "logging.quiet=true", "sweep.fit=false",
+              "sweep.record_wait_seconds=0"]
+
+
+def _harness_train(args, **kw):
+    import subprocess
+    import sys
+
+    # The console script's way in, so a multirun's task is importable by module.
+    cmd = [sys.executable, "-c", "from harness.train import main; main()", *args]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, **kw)
+
+
+@pytest.mark.slow
+def test_a_sweep_restart_with_corrupt_records_reruns_them_and_finishes(tmp_path):
+    args = ["-m", *SWEEP_TINY, f"out_dir={tmp_path}", "sweep_name=s", "train.tokens=4096,8192"]
+    first = _harness_train(args, cwd=tmp_path)
+    out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err[-3000:]
+    runs = tmp_path / "s" / "runs"
+    done = sorted(runs.glob("*.json"))
+    assert len(done) == 2
+    done[0].write_text(done[0].read_text()[:50])  # a planned run's record, truncated
+    (runs / "stray.json").write_text("{")  # and a file no planned run owns
+    again = _harness_train(args, cwd=tmp_path)
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0 and "Traceback" not in out + err, err[-3000:]
+    assert "2 completed, 0 diverged, 0 failed (of 2 planned)" in out
+    assert f"{done[0].name}.corrupt" in err and "counts as not done" in err
+    assert f"unreadable record: {runs / 'stray.json'}" in out and "moved to stray.json.corrupt" in out
+    good, bad = records.scan_sweep(tmp_path / "s")
+    assert len(good) == 2 and bad == [] and all(r.status == "completed" for r in good)
+    assert (runs / f"{done[0].name}.corrupt").exists() and (runs / "stray.json.corrupt").exists()
+
+
+@pytest.mark.slow
+def test_two_identical_runs_started_at_once_train_once(tmp_path):
+    args = [*SWEEP_TINY, f"out_dir={tmp_path}", "train.tokens=1000000", "logging.quiet=false",
+            "train.eval_interval=5"]
+    first = _harness_train(args, cwd=tmp_path)
+    for line in first.stdout:  # training is under way, so it holds the lock
+        if "step 5/" in line:
+            break
+    second = _harness_train(args, cwd=tmp_path)
+    out, err = second.communicate(timeout=300)
+    first.kill()
+    first.communicate()
+    assert second.returncode == 75, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and f"is in progress in another process (pid {first.pid})" in lines[0], err
+    assert "Traceback" not in out + err

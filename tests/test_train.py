@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from harness import records
-from harness.config import ConfigError, run_id_of
+from harness.config import ConfigError
+from harness.records import run_id_of
 from harness.flops import param_counts
 from harness.train import run
 from tests.helpers import TINY, make_config
