@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 
-from harness.fit.chinchilla import ChinchillaFit, epoch_grid
+from harness.fit.laws.chinchilla import ChinchillaFit, epoch_grid
 from harness.fit.objective import objective
 from harness.fit.points import load_csv
 
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         "scipy_loop_starts_timed": len(sub), "scipy_loop_seconds_timed": round(t_sub, 2),
         "speedup": round(t_loop / t_batch, 2),
         "load_average_1_5_15min": {"before": load_before, "after": load_after},
-        "batched_best": fit.params_.as_dict(), "batched_objective": fit.objective_,
+        "batched_best": fit.chinchilla_.as_dict(), "batched_objective": fit.objective_,
         "scipy_loop_objective": float(best.fun),
         "scipy_loop_objective_note": (f"best over the {len(sub)} timed starts only" if extrapolated else "best over all starts"),
         "scipy_loop_best": {"E": float(np.exp(best.x[2])), "A": float(np.exp(best.x[0])), "B": float(np.exp(best.x[1])),

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from harness.fit.anchors import EPOCH
-from harness.fit.envelope import EnvelopeFit, envelope_from_points
-from harness.fit.kaplan import KaplanFit
+from harness.fit.laws.approach1 import EnvelopeFit, envelope_from_points
+from harness.fit.laws.kaplan import KaplanFit
 from harness.fit.points import Points
 from harness.fit.results import masked_slopes
 

@@ -7,7 +7,7 @@ import pytest
 
 from harness.fit.allocation import LawParams, inference_optimum
 from harness.fit.anchors import EPOCH, HOFFMANN
-from harness.fit.chinchilla import ChinchillaFit, epoch_grid
+from harness.fit.laws.chinchilla import ChinchillaFit, epoch_grid
 from harness.fit.points import Points, load_csv
 
 
@@ -28,7 +28,7 @@ def test_epoch_grid_is_their_4500_starts():
 def test_reproduces_epoch_best_point(epoch_fit, shared_data):
     pts, f = epoch_fit
     assert len(pts) == 240
-    p = f.params_
+    p = f.chinchilla_
     # SOURCE.txt: E 1.8172, A 477.84, B 2143.86, alpha 0.34731, beta 0.36718. The objective is
     # very flat along A-B (many starts end within 1e-10 of the best objective), so A and B are
     # pinned to 0.5% and the exponents to 2e-4, E to 1e-3: well inside their bootstrap spread.
@@ -38,7 +38,7 @@ def test_reproduces_epoch_best_point(epoch_fit, shared_data):
     assert p.A == pytest.approx(477.84, rel=5e-3)
     assert p.B == pytest.approx(2143.86, rel=5e-3)
     assert f.converged_ and not f.grid_report_.optimum_outside_grid
-    assert f.params_.a == pytest.approx(0.514, abs=2e-3)
+    assert f.chinchilla_.a == pytest.approx(0.514, abs=2e-3)
 
 
 def test_bootstrap_intervals_as_wide_as_epochs(epoch_fit, shared_data):
@@ -72,7 +72,7 @@ def test_synthetic_law_recovered_within_intervals():
         assert lo <= getattr(true, k) <= hi, (k, lo, hi)
     # Extrapolation 100x past the largest budget: the error is small and measured, not assumed.
     c = 1e22
-    rel = abs(f.params_.optimal_loss(c) - true.optimal_loss(c)) / true.optimal_loss(c)
+    rel = abs(f.chinchilla_.optimal_loss(c) - true.optimal_loss(c)) / true.optimal_loss(c)
     assert rel < 0.01
 
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from harness.fit.critical_batch import CriticalBatchFit, critical_batch_from_records, steps_to_target
+from harness.fit.laws.critical_batch import CriticalBatchFit, critical_batch_from_records, steps_to_target
 from harness.fit.errors import InsufficientData
 from harness.records import CurvePoint, RunRecord, write_record
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from harness.fit.allocation import LawParams
-from harness.fit.chinchilla import params_to_theta
-from harness.fit.data_constrained import DataConstrainedFit, effective_data, predict_theta
+from harness.fit.laws.chinchilla import params_to_theta
+from harness.fit.laws.data_constrained import DataConstrainedFit, effective_data, predict_theta
 from harness.fit.points import Points
 
 
@@ -84,7 +84,8 @@ def test_api_fits_repeated_runs_with_both_laws():
 
 def test_default_laws_want_several_runs_that_repeat_data():
     """One run a little past one epoch (the ELTeC IsoFLOP study's smallest shape) is no data-constrained study."""
-    from harness.fit.api import MIN_REPEATED_RUNS, _default_laws
+    from harness.fit.api import _default_laws
+    from harness.fit.laws.data_constrained import MIN_REPEATED_RUNS
     n = np.geomspace(1e4, 1e5, 6)
     d = np.full(6, 2e6)
     for repeated in (1, MIN_REPEATED_RUNS):

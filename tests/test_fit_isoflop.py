@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from harness.fit.errors import InsufficientData
-from harness.fit.isoflop import IsoFlopFit
+from harness.fit.laws.approach2 import IsoFlopFit
 from harness.fit.points import Points
 
 # Hoffmann et al.'s published law, so the true optimum at each budget is known.
@@ -52,7 +52,7 @@ def test_fewer_than_two_bracketed_minima_is_insufficient_data_not_a_crash():
 def test_kaplan_single_forms_on_a_flat_isoflop_grid_are_skipped_not_a_crash(per_size):
     """Regression: on the ELTeC IsoFLOP study, L(N) over per-size best losses overflowed X_c and the
     whole end-of-sweep fit failed. The single form is skipped with a reason; the joint form still fits."""
-    from harness.fit.kaplan import KaplanFit
+    from harness.fit.laws.kaplan import KaplanFit
     n_l, d_l, c_l, loss = [], [], [], []
     for k, c in enumerate((1e12, 2e12, 4e12)):
         for n in np.geomspace(1e4, 1.6e5, 5):

@@ -5,9 +5,11 @@ from anywhere. Entry points: ``fit_points``/``fit_sweep`` (Python) and ``harness
 """
 
 from harness.fit.api import FitReport, PredictSpec, fit_points, fit_sweep, write_outputs
-from harness.fit.chinchilla import ChinchillaFit
 from harness.fit.errors import FitInputError, InsufficientData
+from harness.fit.law import Law, get_law, law_names, registry
+from harness.fit.laws.chinchilla import ChinchillaFit
 from harness.fit.points import Points, load_csv, load_openlm, load_sweep
 
-__all__ = ["FitReport", "PredictSpec", "fit_points", "fit_sweep", "write_outputs", "ChinchillaFit",
-           "FitInputError", "InsufficientData", "Points", "load_csv", "load_openlm", "load_sweep"]
+__all__ = ["FitReport", "PredictSpec", "fit_points", "fit_sweep", "write_outputs", "ChinchillaFit", "Law",
+           "get_law", "law_names", "registry", "FitInputError", "InsufficientData", "Points", "load_csv",
+           "load_openlm", "load_sweep"]

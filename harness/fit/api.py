@@ -1,11 +1,15 @@
 """The fitter's Python API: points in, laws out, files written. The CLI and the sweep callback
 both call ``fit_points`` / ``fit_sweep`` so there is one code path.
+
+Which laws exist, what each can do and how it is reported all come from the law registry
+(``harness.fit.law``); nothing here names a particular law.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -13,21 +17,14 @@ from typing import Any, Sequence
 import numpy as np
 
 from harness.fit.anchors import anchors_json
-from harness.fit.chinchilla import ChinchillaFit
-from harness.fit.envelope import EnvelopeFit
+from harness.fit.atomic import check_writable, write_text_atomic
 from harness.fit.errors import FitInputError, InsufficientData
 from harness.fit.holdout import evaluate_holdout
-from harness.fit.isoflop import IsoFlopFit
-from harness.fit.kaplan import KaplanFit
+from harness.fit.law import Law, check_law_names, get_law, registry
 from harness.fit.points import Points, load_sweep
 from harness.fit.results import Allocation, LawResult, Prediction, budget_key
 
-LAWS = ("chinchilla", "approach2", "approach1", "kaplan", "data_constrained", "shared", "critical_batch")
 DEFAULT_BOOTSTRAP = 1000
-# The shared fit's resamples run one scipy fit each (not batched), so they are capped for speed.
-SHARED_BOOTSTRAP_CAP = 20
-# Runs past one epoch before the default laws include the data-constrained fit.
-MIN_REPEATED_RUNS = 3
 
 
 def positive_number(text: str, what: str) -> float:
@@ -72,47 +69,36 @@ class FitReport:
     results: list[LawResult]
     skipped: dict[str, str]
     anchors: dict[str, dict[str, float]] = field(default_factory=anchors_json)
-    # Kept for the plots; not serialised.
+    # Kept for the plots; not serialised. Fitters are keyed like ``result_key``.
     points: Points | None = None
-    fitters: dict[str, Any] = field(default_factory=dict)
+    fitters: dict[str, Law] = field(default_factory=dict)
 
     @property
     def floor(self) -> float | None:
         """The exactly known irreducible loss of the points' validation set (``Points.floor``), if any."""
         return self.points.floor if self.points is not None else None
 
-    def get(self, law: str) -> LawResult | None:
-        return next((r for r in self.results if r.law == law), None)
+    def get(self, law: str, dataset: str | None = None) -> LawResult | None:
+        return next((r for r in self.results if r.law == law and (dataset is None or r.dataset == dataset)), None)
 
     def to_json(self) -> dict[str, Any]:
         return {"source": self.source, "n_points": self.n_points, "n_convention": self.n_convention,
-                "c_convention": self.c_convention, "notes": self.notes,
-                "laws": [r.to_json() for r in self.results], "skipped": self.skipped, "anchors": self.anchors,
-                "bayes_loss": self.floor}
+                "c_convention": self.c_convention,
+                "c_convention_note": f"every C in this file (points, budgets, allocations, predictions) counts "
+                                     f"training FLOPs as {self.c_convention}",
+                "notes": self.notes, "laws": [r.to_json() for r in self.results], "skipped": self.skipped,
+                "anchors": self.anchors, "bayes_loss": self.floor}
 
     def e_vs_floor(self) -> list[tuple[str, float, list[float] | None]]:
         """(law, fitted E, its interval) for each law with an irreducible term, to set beside ``floor``."""
-        return [(r.law, r.params["E"], r.ci.get("E")) for r in self.results if "E" in r.params]
+        return [(result_key(r), r.params["E"], r.ci.get("E")) for r in self.results if "E" in r.params]
 
     def headline(self) -> str:
-        parts = []
+        parts = [f"fit of {self.n_points} points (N = {self.n_convention}; every C in {self.c_convention} FLOPs)"]
+        parts += [f"note: {n}" for n in self.notes]
         for r in self.results:
-            p, ci = r.params, r.ci
-
-            def fmt(k: str) -> str:
-                s = f"{k} {p[k]:.3g}"
-                return s + (f" [{ci[k][0]:.3g}, {ci[k][1]:.3g}]" if k in ci and ci[k][0] is not None else "")
-            keys = [k for k in ("alpha", "beta", "E", "a", "b", "alpha_N", "alpha_D", "R_D_star", "R_N_star") if k in p]
-            keys += [k for k in p if k.startswith("B_crit_tokens@")]
-            s = f"{r.law}: " + ", ".join(fmt(k) for k in keys)
-            if r.allocation and r.allocation.tokens_per_param:
-                c, tpp = list(r.allocation.tokens_per_param.items())[-1]
-                s += f"; {tpp:.3g} tokens/param at C={c}"
-            if r.holdout:
-                s += f"; holdout {r.holdout.k} largest-C: mean |err| {100 * r.holdout.mean_abs_rel_error:.2f}%"
-            if not r.converged:
-                s += " (NOT CONVERGED)"
-            parts.append(s)
+            line = get_law(r.law).headline(r)
+            parts.append(f"[{r.dataset}] {line}" if r.dataset else line)
         for law, why in self.skipped.items():
             parts.append(f"{law}: skipped ({why})")
         if self.floor is not None:
@@ -121,154 +107,210 @@ class FitReport:
         return "\n".join(parts)
 
 
-def _default_laws(points: Points) -> list[str]:
-    laws = ["chinchilla", "approach2", "approach1", "kaplan"]
-    # Only runs that went past one epoch say anything about repeated data (NaN compares False), and
-    # R_D* needs several of them: one run at 1.1 epochs leaves it (and R_N*) unconstrained.
-    if points.unique_tokens is not None and np.sum(points.d > points.unique_tokens * 1.001) >= MIN_REPEATED_RUNS:
-        laws.append("data_constrained")
-    if points.group and len(set(points.group)) > 1:
-        laws.append("shared")
-    # Re-reads the records only for a single sweep directory; a batch-size sweep needs >= 3 sizes per shape.
-    from harness.fit.critical_batch import has_batch_sweep, records_for
-    if has_batch_sweep(records_for(points)):
-        laws.append("critical_batch")
+def result_key(r: LawResult) -> str:
+    return r.law if r.dataset is None else f"{r.law}@{r.dataset}"
+
+
+def _default_laws(points: Points, by_data: bool = False) -> list[str]:
+    """The laws the points support. With several data sets and no ``by_data``, only the laws that
+    fit data sets jointly: a one-data-set law would pool them (see ``_left_out``)."""
+    several = len(points.datasets()) > 1
+    laws = []
+    for name, cls in registry().items():
+        if several and not cls.pools_datasets and not by_data:
+            continue
+        sample = points if cls.pools_datasets or not several else next(iter(points.by_dataset().values()))
+        if cls.default_for(sample):
+            laws.append(name)
     return laws
 
 
-def _make(law: str, bootstrap: int, seed: int, holdout_fit: bool = False):
-    nb = 0 if holdout_fit else bootstrap
-    if law == "chinchilla":
-        return ChinchillaFit(n_bootstrap=nb, seed=seed)
-    if law == "approach2":
-        return IsoFlopFit(n_bootstrap=nb, seed=seed)
-    if law == "approach1":
-        return EnvelopeFit(n_bootstrap=nb, seed=seed)
-    if law == "kaplan":
-        return KaplanFit(n_bootstrap=nb, seed=seed)
-    if law == "data_constrained":
-        from harness.fit.data_constrained import DataConstrainedFit
-        return DataConstrainedFit(n_bootstrap=nb, seed=seed)
-    if law == "shared":
-        from harness.fit.shared import SharedExponentFit
-        return SharedExponentFit(n_bootstrap=min(nb, SHARED_BOOTSTRAP_CAP), seed=seed)
-    if law == "critical_batch":
-        from harness.fit.critical_batch import CriticalBatchFit
-        return CriticalBatchFit(n_bootstrap=nb, seed=seed)
-    raise FitInputError(f"unknown law {law!r}; choose from {', '.join(LAWS)}")
+def _left_out(points: Points, by_data: bool) -> list[str]:
+    """A note for the user when the default laws leave the one-data-set laws out."""
+    if by_data or len(points.datasets()) < 2:
+        return []
+    return [f"one-data-set laws not fitted: the points hold {len(points.datasets())} data sets "
+            f"({', '.join(points.datasets())}); fit each with --by-data, or jointly with --law shared"]
 
 
-def _allocation(fitter: Any, budgets: Sequence[float]) -> Allocation | None:
-    if not hasattr(fitter, "n_opt"):
-        return None
-    keys = [budget_key(c) for c in budgets]
-    n_opt = {k: float(fitter.n_opt(c)) for k, c in zip(keys, budgets)}
-    d_opt = {k: float(fitter.d_opt(c)) for k, c in zip(keys, budgets)}
-    tpp = {k: d_opt[k] / n_opt[k] for k in keys}
-    p = getattr(fitter, "params_", None)
-    ci: dict[str, list[float]] = {}
-    if isinstance(fitter, ChinchillaFit) and fitter.boot_theta_ is not None:
-        for k, c in zip(keys, budgets):
-            ci[f"tokens_per_param@{k}"] = fitter.derived_ci(lambda q, c=c: float(q.tokens_per_param(c)))
-    res = fitter.result()
-    return Allocation(a=res.params["a"], b=res.params["b"], G=getattr(p, "G", None),
-                      tokens_per_param=tpp, n_opt=n_opt, d_opt=d_opt, ci=ci)
+def _allocation(fitter: Law, budgets: Sequence[float]) -> Allocation:
+    keys = {budget_key(c): float(c) for c in budgets}
+    n_opt = {k: float(fitter.n_opt(c)) for k, c in keys.items()}
+    d_opt = {k: float(fitter.d_opt(c)) for k, c in keys.items()}
+    a, b, g = fitter.allocation_exponents()
+    return Allocation(a=a, b=b, G=g, tokens_per_param={k: d_opt[k] / n_opt[k] for k in keys},
+                      n_opt=n_opt, d_opt=d_opt, ci=fitter.allocation_ci(keys))
 
 
-def _predictions(fitter: Any, specs: Sequence[PredictSpec]) -> list[Prediction]:
+def _predictions(fitter: Law, specs: Sequence[PredictSpec], warnings: list[str]) -> list[Prediction]:
     out = []
     for s in specs:
         if s.c is not None:
-            if not hasattr(fitter, "optimal_loss"):
+            if not fitter.can_allocate:
+                warnings.append(f"--predict C={s.c:.3g}: {fitter.name} gives no optimum at a budget, so no prediction")
                 continue
-            n, d = float(fitter.n_opt(s.c)), float(fitter.d_opt(s.c))
+            n, d, c = float(fitter.n_opt(s.c)), float(fitter.d_opt(s.c)), s.c
         else:
             n, d = s.n, s.d
-        if not hasattr(fitter, "predict"):
-            continue
-        loss = float(fitter.predict(n, d))
-        lo = hi = None
-        if hasattr(fitter, "predict_interval"):
-            lo_a, hi_a = fitter.predict_interval(n, d)
-            lo, hi = float(lo_a), float(hi_a)
-        out.append(Prediction(n=n, d=d, c=s.c if s.c is not None else 6 * n * d, loss=loss, lo=lo, hi=hi))
+            c = float(fitter.compute_for(n, d))  # in the points' convention, not 6ND
+        lo_a, hi_a = fitter.predict_interval(n, d)
+        lo, hi = float(lo_a), float(hi_a)
+        out.append(Prediction(n=n, d=d, c=c, loss=float(fitter.predict(n, d)),
+                              lo=lo if math.isfinite(lo) else None, hi=hi if math.isfinite(hi) else None))
     return out
+
+
+def _check_options(points: Points, holdout: int, bootstrap: int, inference_tokens: float | None) -> None:
+    if bootstrap < 0:
+        raise FitInputError(f"--bootstrap must not be negative, got {bootstrap}")
+    if holdout < 0 or (holdout and holdout >= len(points)):
+        raise FitInputError(f"--holdout {holdout}: must be between 1 and {len(points) - 1} for {len(points)} points")
+    if inference_tokens is not None and not (math.isfinite(inference_tokens) and inference_tokens >= 0):
+        raise FitInputError(f"--inference-tokens must be a non-negative number of tokens, got {inference_tokens:g}")
 
 
 def fit_points(points: Points, laws: Sequence[str] | None = None, *, bootstrap: int = DEFAULT_BOOTSTRAP,
                holdout: int = 0, at_flops: Sequence[float] = (), predict: Sequence[PredictSpec | str] = (),
-               inference_tokens: float | None = None, seed: int = 0) -> FitReport:
-    """Fit each law that the points support; a law they cannot support is skipped with a reason."""
+               inference_tokens: float | None = None, seed: int = 0, by_data: bool = False) -> FitReport:
+    """Fit each law that the points support; a law they cannot support is skipped with a reason.
+
+    Points from several data sets are never pooled by a law that fits one: a named law is refused
+    (one line naming the data sets), a default one is left out with a note; ``by_data`` fits
+    every law to each data set on its own (results carry ``dataset``).
+    """
     if len(points) == 0:
         raise FitInputError("no points to fit")
+    _check_options(points, holdout, bootstrap, inference_tokens)
     explicit = laws is not None
-    laws = list(laws) if laws is not None else _default_laws(points)
-    for law in laws:
-        if law not in LAWS:
-            raise FitInputError(f"unknown law {law!r}; choose from {', '.join(LAWS)}")
+    notes = list(points.notes)
+    if explicit:
+        laws = list(laws)
+        check_law_names(laws, "--law")
+    else:
+        laws = _default_laws(points, by_data)
+        notes += _left_out(points, by_data)
+    several = len(points.datasets()) > 1
+    if several and not by_data:
+        for law in laws:
+            if not get_law(law).pools_datasets:
+                points.require_one_dataset(law)
     specs = [PredictSpec.parse(s) if isinstance(s, str) else s for s in predict]
-    budgets = sorted(set([float(np.max(points.c)), *map(float, at_flops)]))
+    subsets: list[tuple[str | None, Points]] = [(None, points)]
+    if by_data and several:
+        subsets = list(points.by_dataset().items())
     results, skipped, fitters = [], {}, {}
-    for law in laws:
-        try:
-            fitter = _make(law, bootstrap, seed).fit(points)
-        except InsufficientData as e:
-            skipped[law] = str(e)
-            continue
-        except FitInputError as e:
-            if explicit and len(laws) == 1:
-                raise
-            skipped[law] = str(e)
-            continue
-        res = fitter.result()
-        if law == "shared" and bootstrap > SHARED_BOOTSTRAP_CAP:
-            res.warnings.append(f"bootstrap capped at {SHARED_BOOTSTRAP_CAP} resamples (asked for {bootstrap}): each "
-                                "shared-exponent resample is a separate scipy fit, so its intervals are rough")
-        res.allocation = _allocation(fitter, budgets)
-        res.predictions = _predictions(fitter, specs)
-        if holdout and hasattr(fitter, "predict_points"):
-            try:
-                res.holdout = evaluate_holdout(lambda: _make(law, bootstrap, seed, holdout_fit=True), points, holdout)
-            except (InsufficientData, FitInputError) as e:
-                res.warnings.append(f"holdout not evaluated: {e}")
-        if inference_tokens and isinstance(fitter, ChinchillaFit):
-            from harness.fit.allocation import inference_optimum
-            c_max = budgets[-1]
-            target = float(fitter.params_.optimal_loss(c_max))
-            res.details["inference_optimum"] = inference_optimum(fitter.params_, target, inference_tokens).__dict__
-        results.append(res)
-        fitters[law] = fitter
+    for label, pts in subsets:
+        for law in laws:
+            cls = get_law(law)
+            if label is not None and cls.pools_datasets:
+                continue  # a joint law is fitted once, on every data set, below
+            _fit_one(cls, pts, label, bootstrap=bootstrap, holdout=holdout, at_flops=at_flops, specs=specs,
+                     inference_tokens=inference_tokens, seed=seed, strict=explicit and len(laws) == 1,
+                     results=results, skipped=skipped, fitters=fitters)
+    if by_data and several:
+        for law in laws:
+            if get_law(law).pools_datasets:
+                _fit_one(get_law(law), points, None, bootstrap=bootstrap, holdout=holdout, at_flops=at_flops,
+                         specs=specs, inference_tokens=inference_tokens, seed=seed, strict=False,
+                         results=results, skipped=skipped, fitters=fitters)
     if not results:
         raise FitInputError("no law could be fitted: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
     return FitReport(source=points.source, n_points=len(points), n_convention=points.n_convention,
-                     c_convention=points.c_convention, notes=list(points.notes), results=results,
+                     c_convention=points.c_convention, notes=notes, results=results,
                      skipped=skipped, points=points, fitters=fitters)
+
+
+def _fit_one(cls: type[Law], pts: Points, label: str | None, *, bootstrap: int, holdout: int,
+             at_flops: Sequence[float], specs: Sequence[PredictSpec], inference_tokens: float | None, seed: int,
+             strict: bool, results: list[LawResult], skipped: dict[str, str], fitters: dict[str, Law]) -> None:
+    key = cls.name if label is None else f"{cls.name}@{label}"
+    try:
+        fitter = cls(n_bootstrap=bootstrap, seed=seed).fit(pts)
+    except FitInputError as e:  # InsufficientData included: a law the points cannot support
+        if strict and not isinstance(e, InsufficientData):
+            raise
+        skipped[key] = str(e)
+        return
+    res = fitter.result()
+    res.dataset = label
+    if cls.can_allocate:
+        res.allocation = _allocation(fitter, sorted({float(np.max(pts.c)), *map(float, at_flops)}))
+    if cls.can_predict:
+        res.predictions = _predictions(fitter, specs, res.warnings)
+    elif specs:
+        res.warnings.append(f"--predict ignored: {cls.name} does not predict a loss at (N, D)")
+    if holdout:
+        if not (cls.can_predict or cls.pools_datasets):
+            res.warnings.append(f"--holdout not evaluated: {cls.name} does not predict losses")
+        elif holdout >= len(pts):
+            res.warnings.append(f"--holdout {holdout} not evaluated: this fit has only {len(pts)} points")
+        else:
+            try:
+                res.holdout = evaluate_holdout(lambda: cls(n_bootstrap=0, seed=seed), pts, holdout)
+            except (InsufficientData, FitInputError) as e:
+                res.warnings.append(f"holdout not evaluated: {e}")
+    if inference_tokens is not None:
+        io = fitter.inference_optimum(float(np.max(pts.c)), inference_tokens)
+        if io is None:
+            res.warnings.append(f"--inference-tokens ignored: {cls.name} has no inference-aware optimum")
+        else:
+            res.details["inference_optimum"] = io
+    results.append(res)
+    fitters[key] = fitter
+
+
+def output_paths(out_dir: str | Path | None, json_path: str | Path | None = None, plots_dir: str | Path | None = None,
+                 report_path: str | Path | None = None) -> tuple[Path | None, Path | None, Path | None]:
+    """Fill in fit.json, plots/ and report.md under out_dir where a path is not given."""
+    if out_dir is not None:
+        out = Path(out_dir)
+        json_path = json_path or out / "fit.json"
+        plots_dir = plots_dir or out / "plots"
+        report_path = report_path or out / "report.md"
+    return (None if json_path is None else Path(json_path), None if plots_dir is None else Path(plots_dir),
+            None if report_path is None else Path(report_path))
+
+
+def check_outputs(json_path: str | Path | None = None, plots_dir: str | Path | None = None,
+                  report_path: str | Path | None = None) -> None:
+    """Refuse, in one line, an output path that cannot be written: before a fit runs, not after."""
+    for p in (json_path, report_path):
+        if p is not None:
+            check_writable(p)
+    if plots_dir is not None:
+        check_writable(plots_dir, is_dir=True)
 
 
 def write_outputs(report: FitReport, json_path: str | Path | None = None, plots_dir: str | Path | None = None,
                   report_path: str | Path | None = None) -> None:
+    """Write fit.json, plots and report.md, each atomically (a reader never sees half a file)."""
     if json_path is not None:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps(report.to_json(), indent=1, allow_nan=False) + "\n")
+        write_text_atomic(json_path, json.dumps(report.to_json(), indent=1, allow_nan=False) + "\n")
     if plots_dir is not None or report_path is not None:
-        from harness.report import write_plots, write_report
+        from harness.fit.plots import write_plots
+        from harness.fit.report import write_report
         figs = write_plots(report, plots_dir) if plots_dir is not None else {}
         if report_path is not None:
-            write_report(report, report_path, figs)
+            rel = "plots"
+            if plots_dir is not None:
+                rel = Path(os.path.relpath(Path(plots_dir), Path(report_path).parent)).as_posix()
+            write_report(report, report_path, figs, plots_rel=rel)
 
 
 def fit_sweep(sweep_dir: str | Path, laws: Sequence[str] | None = None, out_dir: str | Path | None = None, *,
               bootstrap: int = DEFAULT_BOOTSTRAP, holdout: int = 0, params: str = "total", flops: str = "6ND",
               at_flops: Sequence[float] = (), predict: Sequence[PredictSpec | str] = (),
-              inference_tokens: float | None = None, seed: int = 0, plots: bool = True) -> FitReport:
+              inference_tokens: float | None = None, seed: int = 0, plots: bool = True,
+              by_data: bool = False) -> FitReport:
     """Fit a sweep's completed runs; write fit.json, report.md and plots/ under out_dir (default the sweep dir).
 
     This is the entry point for the end-of-sweep callback: ``fit_sweep(sweep_dir).headline()``.
     """
+    json_path, plots_dir, report_path = output_paths(out_dir if out_dir is not None else sweep_dir)
+    plots_dir = plots_dir if plots else None
+    check_outputs(json_path, plots_dir, report_path)
     points = load_sweep(sweep_dir, params=params, flops=flops)
     report = fit_points(points, laws, bootstrap=bootstrap, holdout=holdout, at_flops=at_flops,
-                        predict=predict, inference_tokens=inference_tokens, seed=seed)
-    out = Path(out_dir) if out_dir is not None else Path(sweep_dir)
-    write_outputs(report, json_path=out / "fit.json", plots_dir=(out / "plots") if plots else None,
-                  report_path=out / "report.md")
+                        predict=predict, inference_tokens=inference_tokens, seed=seed, by_data=by_data)
+    write_outputs(report, json_path=json_path, plots_dir=plots_dir, report_path=report_path)
     return report

@@ -13,22 +13,34 @@ EPILOG = """examples:
   harness-fit results/my_sweep                      # default laws, writes fit.json/report.md/plots there
   harness-fit points.csv --law chinchilla --json fit.json --holdout 5
   harness-fit svg_extracted_data.csv --n-col "Model Size" --c-col "Training FLOP" --drop-highest-loss 5
+  harness-fit ../gadre_scaling --train-set rpj --law gadre   # one training set of an open_lm folder
+  harness-fit ../gadre_scaling --by-data                     # every training set on its own
+
+Points from several data sets are never pooled by a one-data-set law: name one (--train-set for
+open_lm folders), fit each (--by-data: one report section per data set, headed by its label,
+in the same fit.json/report.md), or fit them jointly (--law shared).
+Every C read or reported is in the points' FLOP convention (--flops for run records; a CSV's own C).
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from harness.fit.api import DEFAULT_BOOTSTRAP, LAWS
+    from harness.fit.api import DEFAULT_BOOTSTRAP
+    from harness.fit.law import law_names
     from harness.fit.points import FLOP_CHOICES, PARAM_CHOICES
 
     p = argparse.ArgumentParser(prog="harness-fit", description=__doc__, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="+", help="sweep directories, CSV files, or open_lm results folders")
-    p.add_argument("--law", action="append", choices=LAWS, help="law(s) to fit (repeatable; default: what the data supports)")
+    p.add_argument("--law", action="append", choices=law_names(), help="law(s) to fit (repeatable; default: what the data supports)")
     p.add_argument("--n-col", default="N"); p.add_argument("--d-col", default="D")
     p.add_argument("--c-col", default="C"); p.add_argument("--loss-col", default="loss")
     p.add_argument("--group-col", default=None, help="CSV column naming each point's group (shared-exponent fit)")
     p.add_argument("--unique-col", default=None, help="CSV column of unique tokens (data-constrained fit)")
     p.add_argument("--val-set", default="c4_val", help="open_lm results: which validation set's loss to use")
+    p.add_argument("--train-set", default=None, metavar="NAME",
+                   help="open_lm results: keep only the runs trained on this data set (dataset_name)")
+    p.add_argument("--by-data", action="store_true",
+                   help="fit every law to each data set on its own (one report section per data set)")
     p.add_argument("--params", choices=PARAM_CHOICES, default="total", help="run records: which N")
     p.add_argument("--flops", choices=FLOP_CHOICES, default="6ND", help="run records: which FLOP convention is C")
     p.add_argument("--drop-highest-loss", type=int, default=0, metavar="K", help="drop the K highest losses first")
@@ -36,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--holdout", type=int, default=0, metavar="K", help="fit without the K largest-compute points, report error on them")
     p.add_argument("--at-flops", default="", help="comma-separated budgets for the allocation, e.g. 1e18,1e21")
     p.add_argument("--predict", action="append", default=[], help="N=...,D=... or C=... (repeatable)")
-    p.add_argument("--inference-tokens", type=float, default=None, help="inference-aware optimum (Sardana & Frankle)")
+    p.add_argument("--inference-tokens", type=float, default=None,
+                   help="inference-aware optimum (Sardana & Frankle) for this many inference tokens (>= 0)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, metavar="FILE", help="write the fit as JSON")
     p.add_argument("--plots", default=None, metavar="DIR", help="write PNG and SVG plots here")
@@ -55,22 +68,14 @@ def _budgets(text: str) -> list[float]:
 
 def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from harness.fit.api import fit_points, write_outputs
+    from harness.fit.api import check_outputs, fit_points, write_outputs
     from harness.fit.points import concat, load_any
 
     if args.bootstrap < 0 or args.holdout < 0 or args.drop_highest_loss < 0:
         raise FitInputError("--bootstrap, --holdout and --drop-highest-loss must not be negative")
-    parts = [load_any(path, n_col=args.n_col, d_col=args.d_col, c_col=args.c_col, loss_col=args.loss_col,
-                      group_col=args.group_col, unique_col=args.unique_col, params=args.params,
-                      flops=args.flops, val_set=args.val_set) for path in args.inputs]
-    points = concat(parts).drop_highest_loss(args.drop_highest_loss)
-    for note in points.notes:
-        print(f"note: {note}", file=sys.stderr)
-    report = fit_points(points, args.law, bootstrap=args.bootstrap, holdout=args.holdout,
-                        at_flops=_budgets(args.at_flops), predict=args.predict,
-                        inference_tokens=args.inference_tokens, seed=args.seed)
-    for law, why in report.skipped.items():
-        print(f"skipped {law}: {why}", file=sys.stderr)
+    if args.inference_tokens is not None and not args.inference_tokens >= 0:
+        raise FitInputError(f"--inference-tokens must be a non-negative number of tokens, got {args.inference_tokens:g}")
+    budgets = _budgets(args.at_flops)
     json_path, plots, rep = args.json, args.plots, args.report
     # A single sweep directory gets its outputs beside its runs unless told otherwise.
     if len(args.inputs) == 1 and (Path(args.inputs[0]) / "runs").is_dir():
@@ -78,7 +83,18 @@ def run(argv: list[str] | None = None) -> int:
         json_path = json_path or sweep / "fit.json"
         plots = plots or sweep / "plots"
         rep = rep or sweep / "report.md"
+    # An output that cannot be written is said now, not after a fit of many minutes.
+    check_outputs(json_path, plots, rep)
+    parts = [load_any(path, n_col=args.n_col, d_col=args.d_col, c_col=args.c_col, loss_col=args.loss_col,
+                      group_col=args.group_col, unique_col=args.unique_col, params=args.params,
+                      flops=args.flops, val_set=args.val_set, train_set=args.train_set) for path in args.inputs]
+    points = concat(parts).drop_highest_loss(args.drop_highest_loss)
+    report = fit_points(points, args.law, bootstrap=args.bootstrap, holdout=args.holdout, at_flops=budgets,
+                        predict=args.predict, inference_tokens=args.inference_tokens, seed=args.seed,
+                        by_data=args.by_data)
     write_outputs(report, json_path=json_path, plots_dir=plots, report_path=rep)
+    # The headline carries the notes (skipped files, dropped points), the FLOP convention and every
+    # warning that the fit is under-determined: on stdout, where a user looks.
     print(report.headline())
     if json_path is None:
         print(json.dumps(report.to_json()["laws"], indent=1))

@@ -40,8 +40,10 @@ The interface (scikit-learn style)::
     which follow the points' own convention (``Points.tokens_for`` / ``Points.compute_for``).
 
     result() -> LawResult; report_section(result, figs) -> markdown (a classmethod, so a saved
-    result renders again); headline(result) -> one line for stdout; plots(report, out_dir)
-    -> {figure: png name} for the law's own figures (default none).
+    result renders again; the default table shows ``published()`` beside the fit and appends
+    ``extra_section(result)``); headline(result) -> one line for stdout; plots(report, out_dir)
+    -> {figure: png name} for the law's own figures (default none). Optional overrides:
+    allocation_ci(budgets), allocation_exponents(), inference_optimum(c, tokens).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from harness.fit.allocation import LawParams, optimum_on_budget
 from harness.fit.errors import FitInputError, InsufficientData
 from harness.fit.points import Points
 from harness.fit.results import LawResult
@@ -97,8 +100,11 @@ class Law:
         return False
 
     # -- fitting -----------------------------------------------------------------------------
+    # Set on an instance only by a pooling law that fits this one as a step (e.g. for its starts).
+    allow_pooling = False
+
     def fit(self, points: Points) -> "Law":
-        if not self.pools_datasets:
+        if not (self.pools_datasets or self.allow_pooling):
             points.require_one_dataset(self.name)
         need = max(self.min_points, self.n_params + 1 if self.n_params else 0)
         if len(points) < need:
@@ -110,18 +116,25 @@ class Law:
         self.c_convention_ = points.c_convention
         self._tokens_for = points.tokens_for
         self._compute_for = points.compute_for
+        # A constant C/(N·D) (6 under 6ND) keeps the closed-form allocation; one that varies with
+        # the shape (Kaplan, Chinchilla counts) makes the allocation follow it numerically.
+        fpt = np.asarray(points.flops_per_token(points.n), dtype=float)
+        self.flops_per_token_ = float(fpt[0]) if np.allclose(fpt, fpt[0], rtol=1e-9, atol=0.0) else None
+        self._init_learned(len(points))
+        self._fit(points)
+        self.warnings_ += self._diagnose(points)
+        return self
+
+    def _init_learned(self, n_points: int) -> None:
         self.warnings_: list[str] = []
         self.params_: dict[str, float] = {}
         self.ci_: dict[str, list[float]] = {}
         self.objective_: float | None = None
         self.converged_ = True
         self.details_: dict[str, Any] = {}
-        self.n_points_ = len(points)
+        self.n_points_ = n_points
         if self.bootstrap_cap is not None and self.n_bootstrap > self.bootstrap_cap:
             self.warnings_.append(f"bootstrap capped at {self.bootstrap_cap} resamples (asked for {self.n_bootstrap})")
-        self._fit(points)
-        self.warnings_ += self._diagnose(points)
-        return self
 
     def _fit(self, points: Points) -> None:
         raise NotImplementedError
@@ -155,6 +168,10 @@ class Law:
     def compute_for(self, n: np.ndarray | float, d: np.ndarray | float) -> np.ndarray:
         return np.asarray(self._compute_for(n, d), dtype=float)
 
+    def optimum(self, p: LawParams, c: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+        """(N_opt, D_opt) of a Chinchilla-form law at budget c, in the points' FLOP convention."""
+        return optimum_on_budget(p, c, self.flops_per_token_, self.tokens_for)
+
     # -- capabilities (a law sets the flag and overrides) ------------------------------------
     def predict(self, n: np.ndarray | float, d: np.ndarray | float) -> np.ndarray:
         raise FitInputError(f"{self.name} does not predict a loss at (N, D)")
@@ -176,6 +193,11 @@ class Law:
         if not self.can_predict:
             raise FitInputError(f"{self.name} does not predict a loss")
         return self.predict(self.n_opt(c), self.d_opt(c))
+
+    def inference_optimum(self, c: float, inference_tokens: float) -> dict[str, float] | None:
+        """The inference-aware optimum (Sardana & Frankle 2023) for the loss optimal at c, or None
+        for a law without one."""
+        return None
 
     def allocation_ci(self, budgets: dict[str, float]) -> dict[str, list[float]]:
         """Bootstrap intervals of allocation quantities, keyed like ``Allocation.ci`` (none by default)."""
@@ -209,8 +231,8 @@ class Law:
         return s
 
     @classmethod
-    def published(cls) -> dict[str, dict[str, float]]:
-        """Published values to set beside the fit: {column heading: {parameter: value}}."""
+    def published(cls) -> dict[str, tuple[str, dict[str, float]]]:
+        """Published values to set beside the fit: {short name: (column heading, {parameter: value})}."""
         return {}
 
     @classmethod

@@ -58,6 +58,7 @@ class LawResult:
     holdout: Holdout | None = None
     warnings: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)  # law-specific: isoflop minima, groups...
+    dataset: str | None = None  # the data set fitted, when each is fitted on its own (--by-data)
     c_convention: str = "6ND"  # the FLOP convention of every C in this result (allocation, predictions)
 
     def to_json(self) -> dict[str, Any]:

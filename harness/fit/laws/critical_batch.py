@@ -10,6 +10,9 @@ runs' final losses, times a small margin, so every batch size of that shape reac
 still does not reach it is left out with a warning. S_min, E_min are first read off the straight
 line S = S_min + E_min*(1/B), then refined by least squares on log S, because the steps span a
 decade or more and the small-batch runs would otherwise dominate.
+
+Bootstrap: within each shape the runs are resampled with replacement and the hyperbola refitted;
+a resample with fewer than MIN_BATCH_SIZES distinct batch sizes is dropped (it fits no hyperbola).
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from harness.fit.errors import InsufficientData
-from harness.fit.results import LawResult
+from harness.fit.law import Law
+from harness.fit.points import Points
+from harness.fit.results import percentile_ci
 
 MIN_BATCH_SIZES = 3
 DEFAULT_MARGIN = 1.01
@@ -211,29 +216,49 @@ def has_batch_sweep(records: Sequence[Any] | None) -> bool:
     return any(len(v) >= MIN_BATCH_SIZES for v in sizes.values())
 
 
-class CriticalBatchFit:
-    """The fitter API of the other laws: ``fit(points)`` then ``result()``.
+class CriticalBatchFit(Law):
+    """``fit(points)`` then ``params_``/``ci_``/``result()``, like every law.
 
-    Points carry no batch sizes, so the records are given directly or re-read from the sweep
-    directory the points came from.
+    Points carry no batch sizes, so the records are given directly (the ``records`` setting) or
+    re-read from the sweep directory the points came from.
     """
 
-    def __init__(self, records: Sequence[Any] | None = None, target: float | Mapping[Any, float] | None = None,
-                 margin: float = DEFAULT_MARGIN, n_bootstrap: int = 0, seed: int = 0):
+    name = "critical_batch"
+    title = "Critical batch size (McCandlish et al. 2018; Kaplan et al. 2020 section 5.1)"
+    min_points = 1
+    vary = ()
+    order = 70
+    # Each resample is one small least-squares fit per shape, run one by one.
+    bootstrap_cap = 200
+
+    def __init__(self, n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0,
+                 records: Sequence[Any] | None = None, target: float | Mapping[Any, float] | None = None,
+                 margin: float = DEFAULT_MARGIN) -> None:
+        super().__init__(n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed)
         self.records = records
         self.target = target
         self.margin = margin
-        self.shapes_: list[ShapeCriticalBatch] = []
-        self.warnings_: list[str] = []
 
-    def fit(self, points: Any = None) -> "CriticalBatchFit":
-        recs = self.records if self.records is not None else (records_for(points) if points is not None else None)
-        if not recs:
-            raise InsufficientData("critical batch size needs run records (a sweep directory), not bare points")
-        self.shapes_, self.warnings_ = critical_batch_from_records(recs, self.target, self.margin)
+    @classmethod
+    def default_for(cls, points: Points) -> bool:
+        # Re-reads the records only for a single sweep directory; a batch-size sweep needs >= 3 sizes per shape.
+        return has_batch_sweep(records_for(points))
+
+    def fit(self, points: Points | None = None) -> "CriticalBatchFit":
+        if points is not None:
+            return super().fit(points)
+        # Records given directly and no points: there is no FLOP convention or data set to check.
+        self.c_convention_ = "6ND"
+        self._init_learned(0)
+        self._fit(None)
         return self
 
-    def result(self) -> LawResult:
+    def _fit(self, points: Points | None) -> None:
+        recs = self.records if self.records is not None else records_for(points)
+        if not recs:
+            raise InsufficientData("critical batch size needs run records (a sweep directory), not bare points")
+        self.shapes_, warnings = critical_batch_from_records(recs, self.target, self.margin)
+        self.warnings_ += warnings
         params: dict[str, float] = {}
         for sh in self.shapes_:
             params[f"B_crit_tokens@{sh.shape}"] = sh.b_crit_tokens
@@ -242,8 +267,60 @@ class CriticalBatchFit:
             params[f"S_min@{sh.shape}"] = sh.s_min
             params[f"E_min@{sh.shape}"] = sh.e_min
             params[f"target_loss@{sh.shape}"] = sh.target_loss
-        obj = float(sum(sh.rms_log_residual ** 2 * len(sh.runs) for sh in self.shapes_))
-        return LawResult(law="critical_batch", n_points=sum(len(sh.runs) for sh in self.shapes_), params=params,
-                         ci={}, objective=obj, converged=all(sh.converged for sh in self.shapes_),
-                         warnings=list(self.warnings_),
-                         details={"shapes": {sh.shape: asdict(sh) for sh in self.shapes_}})
+        self.params_ = params
+        self.objective_ = float(sum(sh.rms_log_residual ** 2 * len(sh.runs) for sh in self.shapes_))
+        self.converged_ = all(sh.converged for sh in self.shapes_)
+        self.n_points_ = sum(len(sh.runs) for sh in self.shapes_)
+        n_boot = self._bootstrap() if self.n_boot_run > 0 else 0
+        self.details_ = {"shapes": {sh.shape: asdict(sh) for sh in self.shapes_}, "n_bootstrap": n_boot}
+
+    def _bootstrap(self) -> int:
+        """Percentile intervals of B_crit, S_min, E_min per shape; returns the fewest usable resamples."""
+        rng = np.random.default_rng(self.seed)
+        fewest = self.n_boot_run
+        for sh in self.shapes_:
+            steps = np.array([rt.steps for rt in sh.runs])
+            toks = np.array([rt.tokens for rt in sh.runs])
+            sizes = np.array([rt.batch_size for rt in sh.runs])
+            rows = []
+            for _ in range(self.n_boot_run):
+                idx = rng.integers(0, len(steps), len(steps))
+                if len(set(sizes[idx])) < MIN_BATCH_SIZES:
+                    continue
+                s_min, e_min, ok, _ = fit_hyperbola(steps[idx], toks[idx])
+                if ok:
+                    rows.append((e_min / s_min, s_min, e_min))
+            fewest = min(fewest, len(rows))
+            if len(rows) >= 2:
+                r = np.array(rows)
+                for col, key in enumerate(("B_crit_tokens", "S_min", "E_min")):
+                    self.ci_[f"{key}@{sh.shape}"] = percentile_ci(r[:, col], self.ci_level)
+                if sh.b_crit_sequences is not None:
+                    sl = sh.b_crit_tokens / sh.b_crit_sequences
+                    self.ci_[f"B_crit_sequences@{sh.shape}"] = percentile_ci(r[:, 0] / sl, self.ci_level)
+        return fewest
+
+    @classmethod
+    def headline(cls, r) -> str:
+        keys = [k for k in r.params if k.startswith("B_crit_tokens@")]
+        s = f"{cls.name}: " + ", ".join(
+            f"{k} {r.params[k]:.3g}" + (f" [{r.ci[k][0]:.3g}, {r.ci[k][1]:.3g}]" if k in r.ci else "") for k in keys)
+        for w in r.warnings:
+            if w.startswith(("UNDER-DETERMINED", "NOT CONVERGED")):
+                s += f"\n  ! {w}"
+        return s
+
+    @classmethod
+    def extra_section(cls, r) -> list[str]:
+        lines = ["", "| shape | target loss | S_min | E_min | B_crit (tokens) | B_crit (sequences) | batch sizes |",
+                 "|---|---|---|---|---|---|---|"]
+        f = _fmt
+        for g, d in r.details["shapes"].items():
+            bs = ", ".join(str(rt["batch_size"]) for rt in d["runs"])
+            lines.append(f"| {g} | {f(d['target_loss'])} | {f(d['s_min'])} | {f(d['e_min'])} | "
+                         f"{f(d['b_crit_tokens'])} | {f(d['b_crit_sequences'])} | {bs} |")
+        return lines
+
+
+def _fmt(v: Any) -> str:
+    return "–" if v is None else f"{v:.4g}"

@@ -11,11 +11,12 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize
 
-from harness.fit.chinchilla import ChinchillaFit, theta_to_params
 from harness.fit.errors import FitInputError, InsufficientData
+from harness.fit.law import Law
+from harness.fit.laws.chinchilla import ChinchillaFit, theta_to_params
 from harness.fit.objective import DEFAULT_DELTA, huber, huber_grad
 from harness.fit.points import Points
-from harness.fit.results import LawResult, percentile_ci
+from harness.fit.results import percentile_ci
 
 # Tighter than scipy's default (see chinchilla.BOOT_FTOL) but capped: the kinked objective can
 # otherwise take thousands of tiny steps for digits that do not matter.
@@ -43,29 +44,44 @@ def _objective(th: np.ndarray, gi: np.ndarray, G: int, ln: np.ndarray, ld: np.nd
     return float((huber(r, delta) * ww).sum()), g
 
 
-class SharedExponentFit:
-    law = "shared"
+class SharedExponentFit(Law):
+    name = "shared"
+    title = "Shared exponents across data sets: L_g(N, D) = E_g + A_g/N^alpha + B_g/D^beta"
+    can_predict = False  # a prediction needs a data set: see predict_points
+    pools_datasets = True
+    min_points = 12
+    order = 60
+    # Each resample is a separate scipy fit (not batched), so resamples are capped for speed.
+    bootstrap_cap = 20
+    headline_keys = ("alpha", "beta")
 
-    def __init__(self, delta: float = DEFAULT_DELTA, n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0) -> None:
-        self.delta, self.n_bootstrap, self.ci_level, self.seed = delta, n_bootstrap, ci_level, seed
+    def __init__(self, n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0, delta: float = DEFAULT_DELTA) -> None:
+        super().__init__(n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed)
+        self.delta = delta
 
-    def fit(self, points: Points) -> "SharedExponentFit":
+    @classmethod
+    def default_for(cls, points: Points) -> bool:
+        return len(points.datasets()) > 1
+
+    def _fit(self, points: Points) -> None:
         if not points.group or len(set(points.group)) < 2:
-            raise InsufficientData("a shared-exponent fit needs points from 2 or more groups (datasets)")
-        self.groups_ = sorted(set(points.group))
+            raise InsufficientData("a shared-exponent fit needs points from 2 or more data sets")
+        labels = list(points.group)
+        self.groups_ = sorted(set(labels))
         G = len(self.groups_)
-        gi = np.array([self.groups_.index(g) for g in points.group])
+        gi = np.array([self.groups_.index(g) for g in labels])
         counts = np.bincount(gi, minlength=G)
         if counts.min() < 6:
             raise InsufficientData(f"every group needs 6 or more points for its own fit; smallest has {counts.min()}")
-        self.n_points_ = len(points)
         self._gi = gi
         self._logs = (np.log(points.n), np.log(points.d), np.log(points.loss))
         self.separate_ = {}
         sep_obj = 0.0
         # One full 4,500-start grid on the pooled points; each group then starts from the pooled
         # fit's distinct local optima (the groups differ by offsets far less than the grid spacing).
-        pooled = ChinchillaFit(delta=self.delta, n_polish=1, boot_starts=6).fit(points)
+        pooled = ChinchillaFit(delta=self.delta, n_polish=1, boot_starts=6)
+        pooled.allow_pooling = True  # only to find starts: the pooled optimum is not reported
+        pooled.fit(points)
         local_grid = np.vstack([pooled.theta_[None, :], pooled._local_optima])
         for k, g in enumerate(self.groups_):
             f = ChinchillaFit(delta=self.delta, grid=local_grid).fit(points.subset(np.flatnonzero(gi == k)))
@@ -89,7 +105,7 @@ class SharedExponentFit:
             rng = np.random.default_rng(self.seed)
             idx_by_g = [np.flatnonzero(gi == k) for k in range(G)]
             rows = []
-            for _ in range(self.n_bootstrap):
+            for _ in range(self.n_boot_run):
                 w = np.zeros(len(gi))
                 for idx in idx_by_g:  # resample within groups so that each group keeps its size
                     np.add.at(w, rng.choice(idx, size=len(idx), replace=True), 1.0)
@@ -97,7 +113,7 @@ class SharedExponentFit:
                                method="L-BFGS-B", options=TIGHT)
                 rows.append(res.x[:2])
             self.boot_ = np.array(rows)
-        return self
+        self._set_result()
 
     def group_params(self, k: int):
         G = len(self.groups_)
@@ -106,27 +122,41 @@ class SharedExponentFit:
 
     def predict_points(self, points: Points) -> np.ndarray:
         if not points.group:
-            raise FitInputError("shared-exponent predictions need each point's group")
+            raise FitInputError("shared-exponent predictions need each point's data set")
         out = np.empty(len(points))
         for i, g in enumerate(points.group):
             if g not in self.groups_:
-                raise FitInputError(f"group {g!r} was not in the fit")
+                raise FitInputError(f"data set {g!r} was not in the fit")
             out[i] = self.group_params(self.groups_.index(g)).loss(points.n[i], points.d[i])
         return out
 
-    def result(self) -> LawResult:
-        ci = {}
+    def _set_result(self) -> None:
         if self.boot_ is not None:
-            ci = {"alpha": percentile_ci(self.boot_[:, 0], self.ci_level), "beta": percentile_ci(self.boot_[:, 1], self.ci_level)}
+            self.ci_ = {"alpha": percentile_ci(self.boot_[:, 0], self.ci_level),
+                        "beta": percentile_ci(self.boot_[:, 1], self.ci_level)}
         per_group = {}
         for k, g in enumerate(self.groups_):
             p = self.group_params(k)
-            sep = self.separate_[g].params_
+            sep = self.separate_[g].chinchilla_
             per_group[g] = {"E": p.E, "A": p.A, "B": p.B, "separate_alpha": sep.alpha, "separate_beta": sep.beta,
                             "separate_E": sep.E}
-        warnings = [] if self.converged_ else [f"L-BFGS-B did not converge: {self.message_}"]
-        return LawResult(
-            law=self.law, n_points=self.n_points_, params={"alpha": float(self.theta_[0]), "beta": float(self.theta_[1])},
-            ci=ci, objective=self.objective_, converged=self.converged_, warnings=warnings,
-            details={"groups": per_group, "separate_objective": self.separate_objective_,
-                     "objective_ratio_shared_over_separate": self.objective_ / self.separate_objective_})
+        if not self.converged_:
+            self.warnings_.append(f"L-BFGS-B did not converge: {self.message_}")
+        self.params_ = {"alpha": float(self.theta_[0]), "beta": float(self.theta_[1])}
+        self.details_ = {"groups": per_group, "separate_objective": self.separate_objective_,
+                         "objective_ratio_shared_over_separate": self.objective_ / self.separate_objective_,
+                         "n_bootstrap": 0 if self.boot_ is None else len(self.boot_)}
+
+    @classmethod
+    def extra_section(cls, r) -> list[str]:
+        lines = ["", f"Shared-exponent objective / sum of separate fits: "
+                 f"{r.details['objective_ratio_shared_over_separate']:.4f}", "",
+                 "| data set | E | A | B | separate α | separate β |", "|---|---|---|---|---|---|"]
+        f = _fmt
+        for g, d in r.details["groups"].items():
+            lines.append(f"| {g} | {f(d['E'])} | {f(d['A'])} | {f(d['B'])} | {f(d['separate_alpha'])} | {f(d['separate_beta'])} |")
+        return lines
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.4g}"

@@ -24,15 +24,23 @@ import math
 import numpy as np
 from scipy.optimize import least_squares
 
-from harness.fit.envelope import envelope_from_points
-from harness.fit.errors import FitInputError, InsufficientData
+from harness.fit.anchors import KAPLAN
+from harness.fit.errors import InsufficientData
+from harness.fit.law import Law, scale
+from harness.fit.laws.approach1 import envelope_from_points
+from harness.fit.multistart import batched_lbfgs
 from harness.fit.points import Points
 from harness.fit.powerlaw import cluster_log, fit_logline, fit_sat_powerlaw
-from harness.fit.multistart import batched_lbfgs
-from harness.fit.results import LawResult, percentile_ci, resample_counts
+from harness.fit.results import percentile_ci, resample_counts
 
-# Kaplan et al. 2020, eq. 1.5 fit (Table 2 / section 4): N_c 8.8e13 non-embedding params, D_c 5.4e13 tokens.
+# Kaplan et al. 2020, eqs. 1.1-1.2: N_c 8.8e13 non-embedding params, D_c 5.4e13 tokens, as starts.
 KAPLAN_JOINT_START = (8.8e13, 5.4e13, 0.076, 0.095)
+# Kaplan et al. 2020, Table 2: the joint L(N, D) fit (eq. 1.5), whose alpha_D differs from L(D)'s.
+KAPLAN_JOINT = {"alpha_N": 0.076, "alpha_D": 0.103, "N_c": 6.4e13, "D_c": 1.8e13}
+# The scale the starts are written for: the joint fit runs on N/geomean(N), D/geomean(D) (so
+# its answer does not depend on the units of N and D), with the starts moved to those units.
+REF_N, REF_D = 1e6, 1e8
+ALPHA_BOUNDS = (1e-4, 5.0)
 
 
 def _best_per(x: np.ndarray, loss: np.ndarray, rtol: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
@@ -81,18 +89,27 @@ def _single_alphas(points: Points) -> dict[str, float]:
     return out
 
 
-class KaplanFit:
-    law = "kaplan"
+class KaplanFit(Law):
+    name = "kaplan"
+    title = "Kaplan et al. (2020): L(N, D) = [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D, and L(N), L(D), L(C) alone"
+    can_predict = True
+    min_points = 5
+    n_params = 4
+    bounds = {"alpha_N": ALPHA_BOUNDS, "alpha_D": ALPHA_BOUNDS}
+    order = 40
+    headline_keys = ("alpha_N", "alpha_D", "alpha_N_single", "alpha_D_single", "alpha_C")
+    # Joint-fit and single-variable exponents are different quantities: every table says which.
+    param_labels = {"alpha_N": "α_N (joint L(N,D))", "alpha_D": "α_D (joint L(N,D))",
+                    "N_c": "N_c (joint L(N,D))", "D_c": "D_c (joint L(N,D))",
+                    "alpha_N_single": "α_N (L(N) alone)", "alpha_D_single": "α_D (L(D) alone)",
+                    "alpha_C": "α_C (L(C) frontier alone)"}
 
-    def __init__(self, n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0) -> None:
-        self.n_bootstrap, self.ci_level, self.seed = n_bootstrap, ci_level, seed
+    @classmethod
+    def default_for(cls, points: Points) -> bool:
+        return True
 
-    def fit(self, points: Points) -> "KaplanFit":
-        if len(points) < 5:
-            raise FitInputError(f"the Kaplan joint form has 4 parameters and needs at least 5 points, got {len(points)}")
-        self.n_points_ = len(points)
+    def _fit(self, points: Points) -> None:
         self.single_: dict[str, dict[str, float]] = {}
-        self.warnings_: list[str] = []
         series = {"N": _best_per(points.n, points.loss), "D": _best_per(points.d, points.loss)}
         c, _, lc = envelope_from_points(points)
         series["C"] = (c, lc)
@@ -111,32 +128,37 @@ class KaplanFit:
                     self.warnings_.append(f"{key} skipped: {e}")
                     continue
                 self.single_[key] = {"E": f.E, f"{var}_c": f.X_c, "alpha": f.alpha}
+        self._log_s = (math.log(scale(points.n)), math.log(scale(points.d)))
         self._fit_joint(points)
         self.boot_ = self._bootstrap(points) if self.n_bootstrap > 0 else None
-        return self
+        params = dict(self.joint_)
+        for key, name in (("L(N)", "alpha_N_single"), ("L(D)", "alpha_D_single"), ("L(C)", "alpha_C")):
+            if key in self.single_:
+                params[name] = self.single_[key]["alpha"]
+        self.params_ = params
+        if self.boot_ is not None:
+            self.ci_ = {k: percentile_ci(v, self.ci_level) for k, v in self.boot_.items() if k in params}
+        n_boot = 0 if self.boot_ is None else int(np.isfinite(self.boot_["alpha_N"]).sum())
+        self.details_ = {"single_variable": self.single_, "n_bootstrap": n_boot}
 
     def _bootstrap(self, points: Points) -> dict[str, np.ndarray]:
         counts = resample_counts(len(points), self.n_bootstrap, self.seed)
-        ln, ld, ll = np.log(points.n), np.log(points.d), np.log(points.loss)
+        ln, ld, ll = np.log(points.n) - self._log_s[0], np.log(points.d) - self._log_s[1], np.log(points.loss)
         j = self.joint_
-        x0 = np.tile([math.log(j["N_c"]), math.log(j["D_c"]), j["alpha_N"], j["alpha_D"]], (len(counts), 1))
+        x0 = np.tile([math.log(j["N_c"]) - self._log_s[0], math.log(j["D_c"]) - self._log_s[1],
+                      j["alpha_N"], j["alpha_D"]], (len(counts), 1))
         res = batched_lbfgs(lambda th, rows: joint_objective(th, ln, ld, ll, counts[rows]), x0,
                             ftol=BOOT_FTOL, gtol=BOOT_GTOL, max_iter=3000)
         x = np.where(np.isfinite(res.f)[:, None], res.x, np.nan)
-        out = {"N_c": np.exp(x[:, 0]), "D_c": np.exp(x[:, 1]), "alpha_N": x[:, 2], "alpha_D": x[:, 3]}
+        out = {"N_c": np.exp(x[:, 0] + self._log_s[0]), "D_c": np.exp(x[:, 1] + self._log_s[1]),
+               "alpha_N": x[:, 2], "alpha_D": x[:, 3]}
         singles = [_single_alphas(points.subset(np.flatnonzero(row > 0))) for row in counts]
         for name in ("alpha_N_single", "alpha_D_single", "alpha_C"):
             out[name] = np.array([s_[name] for s_ in singles])
         return out
 
-    @property
-    def ci_(self) -> dict[str, list[float]]:
-        if self.boot_ is None:
-            return {}
-        return {k: percentile_ci(v, self.ci_level) for k, v in self.boot_.items()}
-
     def _fit_joint(self, points: Points) -> None:
-        ln, ld, ll = np.log(points.n), np.log(points.d), np.log(points.loss)
+        ln, ld, ll = np.log(points.n) - self._log_s[0], np.log(points.d) - self._log_s[1], np.log(points.loss)
 
         def resid(th: np.ndarray) -> np.ndarray:
             lnc, ldc, an, ad = th
@@ -146,14 +168,16 @@ class KaplanFit:
 
         best = None
         n_c0, d_c0, an0, ad0 = KAPLAN_JOINT_START
-        for scale in (1.0, 1e-3, 1e3):
+        for sc in (1.0, 1e-3, 1e3):
             for an, ad in ((an0, ad0), (0.3, 0.3), (0.1, 0.2)):
-                th0 = np.array([math.log(n_c0 * scale), math.log(d_c0 * scale), an, ad])
-                res = least_squares(resid, th0, bounds=([-np.inf, -np.inf, 1e-4, 1e-4], [np.inf, np.inf, 5, 5]))
+                th0 = np.array([math.log(n_c0 * sc / REF_N), math.log(d_c0 * sc / REF_D), an, ad])
+                res = least_squares(resid, th0, bounds=([-np.inf, -np.inf, ALPHA_BOUNDS[0], ALPHA_BOUNDS[0]],
+                                                        [np.inf, np.inf, ALPHA_BOUNDS[1], ALPHA_BOUNDS[1]]))
                 if best is None or res.cost < best.cost:
                     best = res
         lnc, ldc, an, ad = best.x
-        self.joint_ = {"N_c": math.exp(lnc), "D_c": math.exp(ldc), "alpha_N": float(an), "alpha_D": float(ad)}
+        self.joint_ = {"N_c": math.exp(lnc + self._log_s[0]), "D_c": math.exp(ldc + self._log_s[1]),
+                       "alpha_N": float(an), "alpha_D": float(ad)}
         self.objective_ = float(2 * best.cost)
         self.converged_ = bool(best.success)
 
@@ -163,16 +187,7 @@ class KaplanFit:
         d = np.asarray(d, dtype=float)
         return ((j["N_c"] / n) ** (j["alpha_N"] / j["alpha_D"]) + j["D_c"] / d) ** j["alpha_D"]
 
-    def predict_points(self, points: Points) -> np.ndarray:
-        return self.predict(points.n, points.d)
-
-    def result(self) -> LawResult:
-        params = dict(self.joint_)
-        for key, name in (("L(N)", "alpha_N_single"), ("L(D)", "alpha_D_single"), ("L(C)", "alpha_C")):
-            if key in self.single_:
-                params[name] = self.single_[key]["alpha"]
-        ci = {k: v for k, v in self.ci_.items() if k in params}
-        n_boot = 0 if self.boot_ is None else int(np.isfinite(self.boot_["alpha_N"]).sum())
-        return LawResult(law=self.law, n_points=self.n_points_, params=params, ci=ci,
-                         objective=self.objective_, converged=self.converged_, warnings=list(self.warnings_),
-                         details={"single_variable": self.single_, "n_bootstrap": n_boot})
+    @classmethod
+    def published(cls) -> dict[str, tuple[str, dict[str, float]]]:
+        return {"Kaplan": ("Kaplan et al. 2020", {**KAPLAN_JOINT, "alpha_N_single": KAPLAN["alpha_N"],
+                                                  "alpha_D_single": KAPLAN["alpha_D"], "alpha_C": KAPLAN["alpha_C"]})}

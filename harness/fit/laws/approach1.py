@@ -1,7 +1,8 @@
 """Approach 1 (Hoffmann et al. 2022): the lower envelope of loss over compute.
 
 At each of a log-spaced set of compute values, the run whose training curve reaches the lowest
-loss there is the compute-optimal one; its N, and D = C / 6N, are fitted with power laws in C.
+loss there is the compute-optimal one; its N, and the tokens that C buys at that N in the points'
+own FLOP convention (``Points.tokens_for``; C/6N under 6ND), are fitted with power laws in C.
 With final points only (a CSV, or records without curves) the envelope is the set of points no
 cheaper run beats; that is coarser and is said so.
 
@@ -19,9 +20,10 @@ from __future__ import annotations
 import numpy as np
 
 from harness.fit.errors import InsufficientData
+from harness.fit.law import Law
 from harness.fit.points import Points
 from harness.fit.powerlaw import fit_logline
-from harness.fit.results import LawResult, masked_slopes, percentile_ci, resample_counts
+from harness.fit.results import masked_slopes, percentile_ci, resample_counts
 
 
 def curve_matrix(points: Points, n_grid: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -58,16 +60,25 @@ def envelope_from_points(points: Points) -> tuple[np.ndarray, np.ndarray, np.nda
     return points.c[keep], points.n[keep], points.loss[keep]
 
 
-class EnvelopeFit:
-    law = "approach1"
+class EnvelopeFit(Law):
+    name = "approach1"
+    title = "Approach 1 (Hoffmann et al. 2022): lower envelope of loss over compute"
+    can_allocate = True
+    min_points = 3
+    vary = ("n",)
+    order = 30
+    headline_keys = ("a", "b")
 
-    def __init__(self, n_grid: int = 200, n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0,
+    def __init__(self, n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0, n_grid: int = 200,
                  boot_chunk: int = 100) -> None:
-        self.n_grid = n_grid
-        self.n_bootstrap, self.ci_level, self.seed, self.boot_chunk = n_bootstrap, ci_level, seed, boot_chunk
+        super().__init__(n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed)
+        self.n_grid, self.boot_chunk = n_grid, boot_chunk
 
-    def fit(self, points: Points) -> "EnvelopeFit":
-        self.n_points_ = len(points)
+    @classmethod
+    def default_for(cls, points: Points) -> bool:
+        return True
+
+    def _fit(self, points: Points) -> None:
         self.from_curves_ = bool(points.curves)
         if self.from_curves_:
             c, n, loss = envelope_from_curves(points, self.n_grid)
@@ -78,12 +89,23 @@ class EnvelopeFit:
                                    f"{len(np.unique(n))}")
         self.c_, self.n_env_, self.loss_env_ = c, n, loss
         self.n_line_ = fit_logline(c, n)
-        self.d_line_ = fit_logline(c, c / (6 * n))
+        self.d_line_ = fit_logline(c, self.tokens_for(c, n))
         self.boot_a_ = self._bootstrap(points) if self.n_bootstrap > 0 else None
-        return self
+        if self.boot_a_ is not None:
+            # b = 1 - a holds exactly only when C/(N·D) is constant; otherwise b's interval is not given.
+            self.ci_ = {"a": percentile_ci(self.boot_a_, self.ci_level)}
+            if self.flops_per_token_ is not None:
+                self.ci_["b"] = percentile_ci(1.0 - self.boot_a_, self.ci_level)
+        self.params_ = {"a": self.n_line_.slope, "b": self.d_line_.slope, "k_n": self.n_line_.k, "k_d": self.d_line_.k}
+        if not self.from_curves_:
+            self.warnings_.append("no training curves: the envelope uses final points only (one point per run), "
+                                  "which is coarse")
+        self.details_ = {"from_curves": self.from_curves_,
+                         "n_bootstrap": 0 if self.boot_a_ is None else int(np.isfinite(self.boot_a_).sum()),
+                         "envelope": {"c": self.c_.tolist(), "n": self.n_env_.tolist(), "loss": self.loss_env_.tolist()}}
 
     def _bootstrap(self, points: Points) -> np.ndarray:
-        """Slope a of N_opt ∝ C^a per resample (b = 1 - a exactly, as D = C/6N on the envelope)."""
+        """Slope a of N_opt ∝ C^a per resample (b = 1 - a exactly under 6ND, where D = C/6N on the envelope)."""
         if self.from_curves_:
             x_grid, n_run, mat = curve_matrix(points, self.n_grid)
         else:
@@ -112,26 +134,9 @@ class EnvelopeFit:
             out[lo: lo + len(on)] = np.where(sizes >= 3, slope, np.nan)
         return out
 
-    @property
-    def ci_(self) -> dict[str, list[float]]:
-        if self.boot_a_ is None:
-            return {}
-        return {"a": percentile_ci(self.boot_a_, self.ci_level), "b": percentile_ci(1.0 - self.boot_a_, self.ci_level)}
-
     def n_opt(self, c: np.ndarray | float) -> np.ndarray:
         return self.n_line_(c)
 
     def d_opt(self, c: np.ndarray | float) -> np.ndarray:
-        return self.d_line_(c)
-
-    def result(self) -> LawResult:
-        warnings = [] if self.from_curves_ else [
-            "no training curves: the envelope uses final points only (one point per run), which is coarse"]
-        return LawResult(
-            law=self.law, n_points=self.n_points_,
-            params={"a": self.n_line_.slope, "b": self.d_line_.slope, "k_n": self.n_line_.k, "k_d": self.d_line_.k},
-            ci=self.ci_, objective=None, converged=True, warnings=warnings,
-            details={"from_curves": self.from_curves_,
-                     "n_bootstrap": 0 if self.boot_a_ is None else int(np.isfinite(self.boot_a_).sum()),
-                     "envelope": {
-                "c": self.c_.tolist(), "n": self.n_env_.tolist(), "loss": self.loss_env_.tolist()}})
+        # The tokens C buys at N_opt in the points' convention (the D line itself under 6ND).
+        return self.tokens_for(c, self.n_opt(c))

@@ -27,12 +27,13 @@ import numpy as np
 from scipy.optimize import minimize
 
 from harness.fit.anchors import MUENNIGHOFF
-from harness.fit.chinchilla import ChinchillaFit, lse_samples, theta_to_params
 from harness.fit.errors import InsufficientData
+from harness.fit.law import Law
+from harness.fit.laws.chinchilla import ChinchillaFit, lse_samples, theta_to_params
 from harness.fit.multistart import batched_lbfgs
 from harness.fit.objective import DEFAULT_DELTA, huber
 from harness.fit.points import Points
-from harness.fit.results import LawResult, percentile_ci
+from harness.fit.results import percentile_ci
 
 
 def effective_data(d: np.ndarray, u: np.ndarray, rd_star: np.ndarray | float) -> np.ndarray:
@@ -89,21 +90,41 @@ THETA_NAMES = ("a", "b", "e", "alpha", "beta", "log_R_D_star", "log_R_N_star")
 LOG_STAR_BOUNDS = (math.log(0.1), math.log(1e4))
 
 
-class DataConstrainedFit:
-    law = "data_constrained"
+# Runs past one epoch before the default laws include the data-constrained fit.
+MIN_REPEATED_RUNS = 3
 
-    def __init__(self, delta: float = DEFAULT_DELTA, n_bootstrap: int = 0, ci_level: float = 0.95,
-                 seed: int = 0, boot_chunk: int = 500) -> None:
-        self.delta = delta
-        self.n_bootstrap, self.ci_level, self.seed, self.boot_chunk = n_bootstrap, ci_level, seed, boot_chunk
+
+class DataConstrainedFit(Law):
+    name = "data_constrained"
+    title = "Data-constrained scaling (Muennighoff et al. 2023): Chinchilla form in effective N', D'"
+    can_predict = True
+    min_points = 8
+    n_params = 7
+    bounds = {"alpha": (1e-6, 3.0), "beta": (1e-6, 3.0), "R_D_star": tuple(map(math.exp, LOG_STAR_BOUNDS)),
+              "R_N_star": tuple(map(math.exp, LOG_STAR_BOUNDS))}
+    order = 50
+    headline_keys = ("alpha", "beta", "E", "R_D_star", "R_N_star")
+
+    def __init__(self, n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0, delta: float = DEFAULT_DELTA,
+                 boot_chunk: int = 500) -> None:
+        super().__init__(n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed)
+        self.delta, self.boot_chunk = delta, boot_chunk
+
+    @classmethod
+    def default_for(cls, points: Points) -> bool:
+        # Only runs that went past one epoch say anything about repeated data (NaN compares False), and
+        # R_D* needs several of them: one run at 1.1 epochs leaves it (and R_N*) unconstrained.
+        u = points.unique_tokens
+        return u is not None and int(np.sum(points.d > u * 1.001)) >= MIN_REPEATED_RUNS
 
     def fit(self, points: Points) -> "DataConstrainedFit":
         u = points.unique_tokens
         if u is None or not np.any(np.isfinite(u) & (points.d > u * 1.01)):
             raise InsufficientData("a data-constrained fit needs runs that repeat data (tokens > unique tokens)")
-        if len(points) < 8:
-            raise InsufficientData(f"a data-constrained fit has 7 parameters and needs 8 or more points, got {len(points)}")
-        self.n_points_ = len(points)
+        return super().fit(points)
+
+    def _fit(self, points: Points) -> None:
+        u = points.unique_tokens
         self._n, self._d = points.n, points.d
         self._u = np.asarray(u, dtype=float)
         self._ll = np.log(points.loss)
@@ -126,9 +147,17 @@ class DataConstrainedFit:
                         options={"maxiter": 5000, "ftol": 1e-14, "gtol": 1e-10})
         self.theta_, self.objective_, self.converged_ = best.x, float(best.fun), bool(best.success)
         self.message_ = str(best.message)
-        self.params_ = theta_to_params(self.theta_[:5])
+        self.chinchilla_ = p = theta_to_params(self.theta_[:5])
         self.boot_theta_ = self._bootstrap(self.n_bootstrap) if self.n_bootstrap > 0 else None
-        return self
+        self.params_ = {**p.as_dict(), "R_D_star": math.exp(self.theta_[5]), "R_N_star": math.exp(self.theta_[6])}
+        if self.boot_theta_ is not None:
+            t = self.boot_theta_
+            samples = {**lse_samples(t), "R_D_star": np.exp(t[:, 5]), "R_N_star": np.exp(t[:, 6])}
+            self.ci_ = {k: percentile_ci(v, self.ci_level) for k, v in samples.items()}
+        if not self.converged_:
+            self.warnings_.append(f"L-BFGS-B did not converge: {self.message_}")
+        n_boot = 0 if self.boot_theta_ is None else int(np.isfinite(self.boot_theta_).all(axis=1).sum())
+        self.details_ = {"published": dict(MUENNIGHOFF), "n_bootstrap": n_boot}
 
     def _objective(self, theta: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         """Summed Huber loss on log residuals, per row of theta (S, 7); weights (S, n) are resample counts."""
@@ -172,14 +201,6 @@ class DataConstrainedFit:
             out[lo: lo + len(w)][ok] = res.x[ok]
         return out
 
-    @property
-    def ci_(self) -> dict[str, list[float]]:
-        if self.boot_theta_ is None:
-            return {}
-        t = self.boot_theta_
-        samples = {**lse_samples(t), "R_D_star": np.exp(t[:, 5]), "R_N_star": np.exp(t[:, 6])}
-        return {k: percentile_ci(v, self.ci_level) for k, v in samples.items()}
-
     def predict(self, n: np.ndarray | float, d: np.ndarray | float) -> np.ndarray:
         """Loss on fresh data (no repetition): U_D = D."""
         n, d = np.broadcast_arrays(np.asarray(n, dtype=float), np.asarray(d, dtype=float))
@@ -200,11 +221,6 @@ class DataConstrainedFit:
         u = points.unique_tokens if points.unique_tokens is not None else np.full(len(points), np.nan)
         return predict_theta(self.theta_, points.n, points.d, np.asarray(u, dtype=float))
 
-    def result(self) -> LawResult:
-        p = self.params_
-        warnings = [] if self.converged_ else [f"L-BFGS-B did not converge: {self.message_}"]
-        n_boot = 0 if self.boot_theta_ is None else int(np.isfinite(self.boot_theta_).all(axis=1).sum())
-        return LawResult(law=self.law, n_points=self.n_points_,
-                         params={**p.as_dict(), "R_D_star": math.exp(self.theta_[5]), "R_N_star": math.exp(self.theta_[6])},
-                         ci=self.ci_, objective=self.objective_, converged=self.converged_, warnings=warnings,
-                         details={"published": dict(MUENNIGHOFF), "n_bootstrap": n_boot})
+    @classmethod
+    def published(cls) -> dict[str, tuple[str, dict[str, float]]]:
+        return {"Muennighoff": ("Muennighoff et al. 2023", dict(MUENNIGHOFF))}

@@ -2,7 +2,12 @@
 
 The procedure is the one of the Epoch AI replication (Besiroglu et al. 2024), which is also
 Hoffmann's: Huber loss (delta 1e-3, summed) on log residuals of the log-sum-exp form, L-BFGS
-from a 4,500-point grid of starts. The whole grid runs as one batch (``multistart``), the best
+from a 4,500-point grid of starts.
+
+Units: N and D are divided by their geometric means before fitting (and A, B converted back),
+so the fit does not depend on whether N counts parameters or billions of them. The start grid
+is Epoch's, expressed for data at the scale of Hoffmann's runs (``REF_N``, ``REF_D``), so on
+those runs it starts where Epoch's did. The whole grid runs as one batch (``multistart``), the best
 few distinct optima are polished with scipy's L-BFGS-B, and the best of those is the estimate.
 
 Bootstrap: each resample reweights the points by their multinomial counts and is refitted from
@@ -20,12 +25,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.fit.allocation import LawParams
-from harness.fit.errors import FitInputError
+from harness.fit.allocation import LawParams, inference_optimum
+from harness.fit.anchors import EPOCH, HOFFMANN
+from harness.fit.law import Law, scale
 from harness.fit.multistart import batched_lbfgs, distinct_best, polish
 from harness.fit.objective import DEFAULT_DELTA, objective
 from harness.fit.points import Points
-from harness.fit.results import LawResult, percentile_ci
+from harness.fit.results import percentile_ci
 
 THETA_NAMES = ("a", "b", "e", "alpha", "beta")
 
@@ -43,6 +49,19 @@ def epoch_grid() -> np.ndarray:
     e = np.arange(-1.0, 1.5, 0.5)
     ex = np.arange(0.0, 2.5, 0.5)
     return np.array(list(itertools.product(ab, ab, e, ex, ex)), dtype=float)
+
+
+# Geometric-mean N and D of the 240 Hoffmann runs the Epoch replication fits: the scale at which
+# their start grid is written.
+REF_N, REF_D = 1.0e9, 2.0e10
+
+
+def to_units(theta: np.ndarray, log_sn: float, log_sd: float) -> np.ndarray:
+    """Rows (a, b, e, alpha, beta, ...) fitted on N/s_n, D/s_d, as parameters for N, D themselves."""
+    t = np.array(theta, dtype=float, copy=True)
+    t[..., 0] = t[..., 0] + t[..., 3] * log_sn
+    t[..., 1] = t[..., 1] + t[..., 4] * log_sd
+    return t
 
 
 def theta_to_params(theta: np.ndarray) -> LawParams:
@@ -70,54 +89,78 @@ def lse_samples(theta: np.ndarray) -> dict[str, np.ndarray]:
                 "alpha": theta[:, 3], "beta": theta[:, 4]}
 
 
-class ChinchillaFit:
-    """Sklearn-style fitter: ``ChinchillaFit().fit(points)`` then ``params_``, ``ci_``, ``predict``."""
+class ChinchillaFit(Law):
+    """Approach 3: ``ChinchillaFit().fit(points)`` then ``params_``, ``ci_``, ``predict``, ``n_opt``."""
 
-    law = "chinchilla"
+    name = "chinchilla"
+    title = "Approach 3 (Hoffmann et al. 2022): L(N, D) = E + A/N^alpha + B/D^beta"
+    can_predict = True
+    can_allocate = True
+    min_points = 6
+    n_params = 5
+    order = 10
+    headline_keys = ("alpha", "beta", "E", "a", "b")
 
-    def __init__(self, delta: float = DEFAULT_DELTA, grid: np.ndarray | None = None,
-                 n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0, n_polish: int = 3,
-                 boot_starts: int = 4, boot_chunk: int = 1000) -> None:
+    def __init__(self, n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0, delta: float = DEFAULT_DELTA,
+                 grid: np.ndarray | None = None, n_polish: int = 3, boot_starts: int = 4,
+                 boot_chunk: int = 1000) -> None:
+        super().__init__(n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed)
         self.delta = delta
-        self.grid = epoch_grid() if grid is None else np.asarray(grid, dtype=float)
-        self.n_bootstrap = n_bootstrap
-        self.ci_level = ci_level
-        self.seed = seed
+        self.grid = grid
         self.n_polish = n_polish
         self.boot_starts = boot_starts
         self.boot_chunk = boot_chunk
 
+    @classmethod
+    def default_for(cls, points: Points) -> bool:
+        return True
+
     # -- fitting ---------------------------------------------------------------------------
-    def fit(self, points: Points) -> "ChinchillaFit":
-        if len(points) < 6:
-            raise FitInputError(f"approach 3 fits 5 parameters and needs at least 6 points, got {len(points)}")
-        self.n_points_ = len(points)
-        self._logs = (np.log(points.n), np.log(points.d), np.log(points.loss))
+    def _fit(self, points: Points) -> None:
+        # Fit in units of the points' own geometric means; the grid (raw units) moves with them.
+        self._log_s = (math.log(scale(points.n)), math.log(scale(points.d)))
+        grid = epoch_grid() if self.grid is None else np.asarray(self.grid, dtype=float)
+        grid_norm = self._norm(to_units(grid, -math.log(REF_N), -math.log(REF_D))) if self.grid is None else self._norm(grid)
+        self._logs = (np.log(points.n) - self._log_s[0], np.log(points.d) - self._log_s[1], np.log(points.loss))
         ln, ld, ll = self._logs
         # 500 iterations: on the data sets tried, starts still running by then are stuck on Huber
         # kinks far from the best basin, and each costs a full iteration of Python overhead.
-        batch = batched_lbfgs(lambda th, rows: objective(th, ln, ld, ll, self.delta), self.grid, max_iter=500)
+        batch = batched_lbfgs(lambda th, rows: objective(th, ln, ld, ll, self.delta), grid_norm, max_iter=500)
         cand = distinct_best(batch.x, batch.f, max(self.n_polish, self.boot_starts))
         polished = [polish(self._fun1(), batch.x[i]) for i in cand[: self.n_polish]]
         best = min(range(len(polished)), key=lambda i: polished[i].f)
-        self.theta_ = polished[best].x
+        self.theta_norm_ = polished[best].x
+        self.theta_ = self._raw(self.theta_norm_)
         self.objective_ = polished[best].f
         self.converged_ = polished[best].converged
         self.message_ = polished[best].message
-        self.params_ = theta_to_params(self.theta_)
-        self._local_optima = batch.x[cand]
+        self.chinchilla_ = theta_to_params(self.theta_)
+        # Kept in raw units: the shared-exponent law starts its per-data-set fits from them.
+        self._local_optima = self._raw(batch.x[cand])
         f_best = float(np.nanmin(batch.f))
-        lo, hi = self.grid.min(axis=0), self.grid.max(axis=0)
-        outside = [f"{name} = {v:.4g} is outside the start grid's range [{l:g}, {h:g}]"
-                   for name, v, l, h in zip(THETA_NAMES, self.theta_, lo, hi) if v <= l or v >= h]
+        lo, hi = grid_norm.min(axis=0), grid_norm.max(axis=0)
+        outside = [f"{name} = {v:.4g} is outside the start grid's range [{l:g}, {h:g}] (in the fit's units)"
+                   for name, v, l, h in zip(THETA_NAMES, self.theta_norm_, lo, hi) if v <= l or v >= h]
         self.grid_report_ = GridReport(
-            n_starts=len(self.grid), n_converged=int(batch.converged.sum()),
+            n_starts=len(grid_norm), n_converged=int(batch.converged.sum()),
             n_at_best=int(np.sum(batch.f <= f_best + 1e-6 * abs(f_best))),
-            best_start=[float(v) for v in self.grid[cand[best]]], optimum_outside_grid=outside)
-        self.boot_theta_ = None
-        if self.n_bootstrap > 0:
-            self.boot_theta_ = self._bootstrap(self.n_bootstrap)
-        return self
+            best_start=[float(v) for v in self._raw(grid_norm[cand[best]])], optimum_outside_grid=outside)
+        self.boot_theta_ = self._raw(self._bootstrap(self.n_bootstrap)) if self.n_bootstrap > 0 else None
+        p = self.chinchilla_
+        self.params_ = {**p.as_dict(), "a": p.a, "b": p.b, "G": p.G}
+        self.ci_ = self._ci()
+        self.warnings_ += outside
+        if not self.converged_:
+            self.warnings_.append(f"L-BFGS-B did not converge: {self.message_}")
+        self.details_ = {"delta": self.delta, "grid": self.grid_report_.__dict__,
+                         "n_bootstrap": len(self.boot_params()), "optimizer_message": self.message_,
+                         "units": {"N": math.exp(self._log_s[0]), "D": math.exp(self._log_s[1])}}
+
+    def _norm(self, theta: np.ndarray) -> np.ndarray:
+        return to_units(theta, -self._log_s[0], -self._log_s[1])
+
+    def _raw(self, theta: np.ndarray) -> np.ndarray:
+        return to_units(theta, self._log_s[0], self._log_s[1])
 
     def _fun1(self, weights: np.ndarray | None = None):
         ln, ld, ll = self._logs
@@ -129,11 +172,12 @@ class ChinchillaFit:
         return f1
 
     def _bootstrap(self, n_boot: int) -> np.ndarray:
+        """Resampled optima in the fit's (normalised) units."""
         ln, ld, ll = self._logs
         n = len(ll)
         rng = np.random.default_rng(self.seed)
         counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)
-        starts = np.vstack([self.theta_[None, :], self._local_optima[: self.boot_starts - 1]])
+        starts = np.vstack([self.theta_norm_[None, :], self._norm(self._local_optima[: self.boot_starts - 1])])
         k = len(starts)
         out = np.full((n_boot, 5), np.nan)
         for lo in range(0, n_boot, self.boot_chunk):
@@ -155,8 +199,7 @@ class ChinchillaFit:
         # A resample that ran off to A or B = exp(>700) has no finite parameters; it is dropped, as a failed one is.
         return [theta_to_params(t) for t in self.boot_theta_ if np.all(np.isfinite(t)) and np.all(np.abs(t[:3]) < 700)]
 
-    @property
-    def ci_(self) -> dict[str, list[float]]:
+    def _ci(self) -> dict[str, list[float]]:
         if self.boot_theta_ is None:
             return {}
         t = self.boot_theta_
@@ -165,26 +208,19 @@ class ChinchillaFit:
         return {k: percentile_ci(v, self.ci_level) for k, v in samples.items()}
 
     def predict(self, n: np.ndarray | float, d: np.ndarray | float) -> np.ndarray:
-        return self.params_.loss(n, d)
+        return self.chinchilla_.loss(n, d)
 
     def n_opt(self, c: np.ndarray | float) -> np.ndarray:
-        return self.params_.n_opt(c)
+        return self.optimum(self.chinchilla_, c)[0]
 
     def d_opt(self, c: np.ndarray | float) -> np.ndarray:
-        return self.params_.d_opt(c)
-
-    def optimal_loss(self, c: np.ndarray | float) -> np.ndarray:
-        return self.params_.optimal_loss(c)
-
-    def predict_points(self, points: Points) -> np.ndarray:
-        return self.predict(points.n, points.d)
+        return self.optimum(self.chinchilla_, c)[1]
 
     def predict_interval(self, n: np.ndarray | float, d: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
         """Percentile band of the predicted loss over the bootstrap fits (NaN without bootstrap)."""
         boots = self.boot_params()
-        shape = np.broadcast(np.asarray(n), np.asarray(d)).shape
         if not boots:
-            return np.full(shape, np.nan), np.full(shape, np.nan)
+            return super().predict_interval(n, d)
         sims = np.array([p.loss(n, d) for p in boots])
         q = (1 - self.ci_level) / 2
         return np.quantile(sims, q, axis=0), np.quantile(sims, 1 - q, axis=0)
@@ -193,15 +229,24 @@ class ChinchillaFit:
         """Percentile interval of any function of the parameters (e.g. tokens per parameter)."""
         return percentile_ci(np.array([fn(p) for p in self.boot_params()]), self.ci_level)
 
-    def result(self) -> LawResult:
-        warnings = list(self.grid_report_.optimum_outside_grid)
-        if not self.converged_:
-            warnings.append(f"L-BFGS-B did not converge: {self.message_}")
-        p = self.params_
-        return LawResult(
-            law=self.law, n_points=self.n_points_,
-            params={**p.as_dict(), "a": p.a, "b": p.b, "G": p.G},
-            ci=self.ci_, objective=self.objective_, converged=self.converged_, warnings=warnings,
-            details={"delta": self.delta, "grid": self.grid_report_.__dict__,
-                     "n_bootstrap": 0 if self.boot_theta_ is None else int(len(self.boot_params())),
-                     "optimizer_message": self.message_})
+    def allocation_ci(self, budgets: dict[str, float]) -> dict[str, list[float]]:
+        if self.boot_theta_ is None:
+            return {}
+        out = {}
+        for k, c in budgets.items():
+            out[f"tokens_per_param@{k}"] = self.derived_ci(
+                lambda q, c=c: float(np.divide(*self.optimum(q, c)[::-1])))
+        return out
+
+    def inference_optimum(self, c: float, inference_tokens: float) -> dict[str, float] | None:
+        target = float(self.optimal_loss(c))
+        return inference_optimum(self.chinchilla_, target, inference_tokens, self.compute_for).__dict__
+
+    def allocation_exponents(self) -> tuple[float, float, float | None]:
+        p = self.chinchilla_
+        return p.a, p.b, p.G
+
+    @classmethod
+    def published(cls) -> dict[str, tuple[str, dict[str, float]]]:
+        return {"Hoffmann": ("Chinchilla (Hoffmann)", {**HOFFMANN.as_dict(), "a": HOFFMANN.a, "b": HOFFMANN.b}),
+                "Epoch": ("Epoch replication", {**EPOCH.as_dict(), "a": EPOCH.a, "b": EPOCH.b})}

@@ -2,8 +2,9 @@
 
 Runs are grouped by equal compute; in each group the loss is fitted by a parabola in log N and
 its vertex is that budget's optimal N; power laws through the vertices give N_opt ∝ C^a and
-D_opt ∝ C^b (with D = C / 6N). A vertex outside the sizes actually tried is an extrapolation
-and is flagged.
+D_opt ∝ C^b, with each vertex's D the tokens that budget buys at that N in the points' own FLOP
+convention (``Points.tokens_for``: C/6N under 6ND, the runs' own FLOPs per token otherwise). A
+vertex outside the sizes actually tried is an extrapolation and is flagged.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.fit.errors import InsufficientData
+from harness.fit.law import Law
 from harness.fit.points import Points
 from harness.fit.powerlaw import LogLine, cluster_log, fit_logline
-from harness.fit.results import LawResult, percentile_ci
+from harness.fit.results import percentile_ci
 
 
 @dataclass
@@ -47,18 +49,28 @@ def profiles(points: Points, rtol: float, min_sizes: int) -> list[IsoFlopProfile
         c = float(math.exp(np.mean(np.log(points.c[idx]))))
         n_opt = math.exp(xv)
         out.append(IsoFlopProfile(c=c, n=points.n[idx].tolist(), loss=y.tolist(), coef=coef.tolist(),
-                                  n_opt=n_opt, d_opt=c / (6 * n_opt), loss_opt=float(np.polyval(coef, xv)),
+                                  n_opt=n_opt, d_opt=float(points.tokens_for(c, n_opt)), loss_opt=float(np.polyval(coef, xv)),
                                   inside=bool(x.min() <= xv <= x.max())))
     return out
 
 
-class IsoFlopFit:
-    law = "approach2"
+class IsoFlopFit(Law):
+    name = "approach2"
+    title = "Approach 2 (Hoffmann et al. 2022): IsoFLOP profiles"
+    can_allocate = True
+    min_points = 6
+    vary = ("n",)
+    order = 20
+    headline_keys = ("a", "b")
 
-    def __init__(self, rtol: float = 0.05, min_sizes: int = 3, n_bootstrap: int = 0,
-                 ci_level: float = 0.95, seed: int = 0) -> None:
+    def __init__(self, n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0, rtol: float = 0.05,
+                 min_sizes: int = 3) -> None:
+        super().__init__(n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed)
         self.rtol, self.min_sizes = rtol, min_sizes
-        self.n_bootstrap, self.ci_level, self.seed = n_bootstrap, ci_level, seed
+
+    @classmethod
+    def default_for(cls, points: Points) -> bool:
+        return True
 
     def _lines(self, points: Points) -> tuple[list[IsoFlopProfile], LogLine, LogLine]:
         prof = profiles(points, self.rtol, self.min_sizes)
@@ -76,8 +88,7 @@ class IsoFlopFit:
         c = np.array([p.c for p in used])
         return prof, fit_logline(c, np.array([p.n_opt for p in used])), fit_logline(c, np.array([p.d_opt for p in used]))
 
-    def fit(self, points: Points) -> "IsoFlopFit":
-        self.n_points_ = len(points)
+    def _fit(self, points: Points) -> None:
         self.profiles_, self.n_line_, self.d_line_ = self._lines(points)
         self.boot_ = None
         if self.n_bootstrap > 0:
@@ -96,26 +107,24 @@ class IsoFlopFit:
                 if np.all(np.isfinite(row)):
                     rows.append(row)
             self.boot_ = np.array(rows) if rows else None
-        return self
-
-    @property
-    def ci_(self) -> dict[str, list[float]]:
-        if self.boot_ is None:
-            return {}
-        return {"a": percentile_ci(self.boot_[:, 0], self.ci_level), "b": percentile_ci(self.boot_[:, 1], self.ci_level)}
+        if self.boot_ is not None:
+            self.ci_ = {"a": percentile_ci(self.boot_[:, 0], self.ci_level),
+                        "b": percentile_ci(self.boot_[:, 1], self.ci_level)}
+        self.params_ = {"a": self.n_line_.slope, "b": self.d_line_.slope, "k_n": self.n_line_.k, "k_d": self.d_line_.k}
+        self.warnings_ += [f"IsoFLOP vertex at C={p.c:.3g} lies outside the model sizes tried "
+                           f"({min(p.n):.3g}-{max(p.n):.3g}): an extrapolation, left out of the power laws"
+                           for p in self.profiles_ if not p.inside]
+        self.details_ = {"profiles": [p.__dict__ for p in self.profiles_], "rtol": self.rtol,
+                         "n_bootstrap": 0 if self.boot_ is None else len(self.boot_)}
 
     def n_opt(self, c: np.ndarray | float) -> np.ndarray:
         return self.n_line_(c)
 
     def d_opt(self, c: np.ndarray | float) -> np.ndarray:
-        return self.d_line_(c)
+        # D that the budget buys at N_opt in the points' convention, so (N_opt, D_opt, C) agree
+        # with it exactly (under 6ND this is the fitted D line itself).
+        return self.tokens_for(c, self.n_opt(c))
 
-    def result(self) -> LawResult:
-        warnings = [f"IsoFLOP vertex at C={p.c:.3g} lies outside the model sizes tried "
-                    f"({min(p.n):.3g}-{max(p.n):.3g}): an extrapolation, left out of the power laws"
-                    for p in self.profiles_ if not p.inside]
-        return LawResult(
-            law=self.law, n_points=self.n_points_,
-            params={"a": self.n_line_.slope, "b": self.d_line_.slope, "k_n": self.n_line_.k, "k_d": self.d_line_.k},
-            ci=self.ci_, objective=None, converged=True, warnings=warnings,
-            details={"profiles": [p.__dict__ for p in self.profiles_], "rtol": self.rtol})
+    def plots(self, report, out_dir) -> dict[str, str]:
+        from harness.fit.plots import isoflop_plot
+        return {"isoflop": isoflop_plot(self, out_dir)}
