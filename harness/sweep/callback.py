@@ -57,6 +57,23 @@ def _task_cfg(config: DictConfig):
     return to_config(cfg)
 
 
+def _refuse_unknown_fit_laws(config: DictConfig) -> None:
+    """Stop the multirun before any job when sweep.fit_laws names no law (a typo would otherwise
+    surface as a skipped fit after hours of training). Hydra turns an exception raised in a
+    callback into a warning and goes on, so this exits instead."""
+    sw = config.get("sweep")
+    laws = list(sw.get("fit_laws") or []) if sw is not None else []
+    if not laws:
+        return
+    from harness.fit.errors import FitInputError
+    from harness.fit.law import check_law_names
+    try:
+        check_law_names(laws, "sweep.fit_laws")
+    except FitInputError as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+
+
 class SweepCallback(Callback):
     def __init__(self) -> None:
         self.planned: list[str] = []  # unique run_ids of this multirun, in job order
@@ -71,6 +88,7 @@ class SweepCallback(Callback):
 
         self.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.t0 = time.perf_counter()
+        _refuse_unknown_fit_laws(config)
         try:
             jobs = jobs_of(config, list(config.hydra.overrides.task))
         except Exception as e:  # the sweeper will report the same problem its own way
@@ -159,8 +177,8 @@ class SweepCallback(Callback):
             print(f"fit: failed ({type(e).__name__}: {e}); redo it with: harness-fit {sweep_dir}", file=sys.stderr,
                   flush=True)
             return
-        print(f"\nfit of {report.n_points} runs (N={report.n_convention}, C={report.c_convention}) "
-              f"in {time.perf_counter() - t0:.0f}s:", flush=True)
+        # The headline's first line says N and C conventions; under-determined fits and notes follow.
+        print(f"\nfit in {time.perf_counter() - t0:.0f}s:", flush=True)
         print(report.headline(), flush=True)
         print(f"wrote {sweep_dir / 'fit.json'}, {sweep_dir / 'report.md'}, {sweep_dir / 'plots'}/ "
               f"(redo by hand: harness-fit {sweep_dir})", flush=True)

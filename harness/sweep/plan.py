@@ -259,10 +259,24 @@ def to_json(r: PlannedRun) -> dict[str, Any]:
             "error": r.error, **r.info, "est_seconds": r.seconds, "est_extrapolated": r.extrapolated}
 
 
+def _check_fit_laws(master: Any) -> None:
+    """A typo in sweep.fit_laws is refused before anything trains (the fitter would skip it after)."""
+    sw = master.get("sweep") if master is not None else None
+    laws = list(sw.get("fit_laws") or []) if sw is not None else []
+    if laws:
+        from harness.fit.errors import FitInputError
+        from harness.fit.law import check_law_names
+        try:
+            check_law_names(laws, "sweep.fit_laws")
+        except FitInputError as e:
+            raise SweepError(str(e)) from None
+
+
 def plan(argv: Sequence[str], out=None) -> list[PlannedRun]:
     out = out or sys.stdout
     opts, args = parse_args(argv)
     master, jobs = expand(args)
+    _check_fit_laws(master)
     runs = [describe(j) for j in jobs]
     from harness.hardware import device_name, resolve_device
 
