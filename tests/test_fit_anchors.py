@@ -1,0 +1,109 @@
+"""The published anchors are the published numbers, each with its source and kind.
+
+Values as printed: Hoffmann et al. 2022 (Table 2, eq. 10), Besiroglu et al. 2024's notebook
+output (epoch-research/analyzing-chinchilla, data_analysis.ipynb), Kaplan et al. 2020 (eqs.
+1.1-1.3, 1.5 with Table 2, Table 6), Muennighoff et al. 2023 (section 3). See harness/fit/anchors.py.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.fit.anchors import (
+    CHINCHILLA_TOKENS_PER_PARAM, EPOCH, EPOCH_ANCHORS, EPOCH_GRID_FIT, HOFFMANN, HOFFMANN_ALLOCATION,
+    HOFFMANN_UNROUNDED, KAPLAN, KAPLAN_ANCHORS, KAPLAN_JOINT, MUENNIGHOFF, MUENNIGHOFF_ANCHORS, Anchor,
+    anchors_json, anchors_sources, hoffmann_a,
+)
+
+
+def test_hoffmann_table2_allocation_per_approach():
+    """Table 2: a = 0.50, 0.49, 0.46 and b = 0.50, 0.51, 0.54 (10th-90th percentile intervals)."""
+    got = {k: (v["a"].value, v["a"].interval, v["b"].value, v["b"].interval) for k, v in HOFFMANN_ALLOCATION.items()}
+    assert got == {
+        "approach1": (0.50, (0.488, 0.502), 0.50, (0.501, 0.512)),
+        "approach2": (0.49, (0.462, 0.534), 0.51, (0.483, 0.529)),
+        "approach3": (0.46, (0.454, 0.455), 0.54, (0.542, 0.543)),
+    }
+    assert [hoffmann_a(k) for k in ("approach1", "approach2", "approach3")] == [0.50, 0.49, 0.46]
+    with pytest.raises(ValueError, match="not 'approach4'"):
+        hoffmann_a("approach4")
+    assert all("Table 2" in ab["a"].source for ab in HOFFMANN_ALLOCATION.values())
+
+
+def test_hoffmann_approach3_fit_and_its_implied_a():
+    """Eq. 10 rounded: E 1.69, A 406.4, B 410.7, alpha 0.34, beta 0.28. The a those imply is 0.4516,
+    which is not what Table 2 reports; the unrounded TeX values imply 0.4565, Table 2's 0.46."""
+    assert (HOFFMANN.E, HOFFMANN.A, HOFFMANN.B, HOFFMANN.alpha, HOFFMANN.beta) == (1.69, 406.4, 410.7, 0.34, 0.28)
+    assert HOFFMANN.a == pytest.approx(0.4516, abs=1e-4)
+    assert round(HOFFMANN_UNROUNDED.a, 2) == hoffmann_a("approach3") == 0.46
+    assert HOFFMANN_UNROUNDED.E == pytest.approx(1.6934, abs=1e-4)  # exp(0.5267228)
+    # Chinchilla: 70B parameters on 1.4T tokens.
+    assert CHINCHILLA_TOKENS_PER_PARAM == pytest.approx(1.4e12 / 70e9)
+
+
+def test_epoch_point_estimates_are_the_likelihood_fit_with_bootstrap_intervals():
+    """Notebook cell 25: A 482.00572, B 2085.43420, E 1.81686, alpha 0.34781, beta 0.36585;
+    cell 26: 95% bootstrap percentiles. a = 0.513 as printed (cell 59)."""
+    assert (EPOCH.A, EPOCH.B, EPOCH.E, EPOCH.alpha, EPOCH.beta) == (482.01, 2085.43, 1.817, 0.3478, 0.3658)
+    assert EPOCH.A == pytest.approx(482.00572, abs=0.005) and EPOCH.B == pytest.approx(2085.43420, abs=0.005)
+    assert EPOCH.E == pytest.approx(1.81686, abs=5e-4) and EPOCH.alpha == pytest.approx(0.34781, abs=5e-5)
+    assert EPOCH.beta == pytest.approx(0.36585, abs=5e-5)
+    assert round(EPOCH.a, 3) == EPOCH_ANCHORS["a"].value == 0.513
+    assert {k: v.interval for k, v in EPOCH_ANCHORS.items() if k != "a"} == {
+        "A": (285.214, 743.626), "B": (1042.357, 5810.344), "E": (1.769, 1.871),
+        "alpha": (0.317, 0.373), "beta": (0.331, 0.415)}
+    for k, v in EPOCH_ANCHORS.items():
+        assert "point estimate" in v.what and "median" not in v.what
+        if v.interval:
+            assert v.interval[0] < v.value < v.interval[1], k
+
+
+def test_epoch_grid_fit_is_hoffmanns_procedure_not_their_estimate():
+    """Cell 18 (Huber loss, L-BFGS from the grid): E 1.8172, A 477.84, B 2143.86, alpha 0.34731, beta 0.36718."""
+    assert round(EPOCH_GRID_FIT.E, 4) == 1.8172 and round(EPOCH_GRID_FIT.A, 2) == 477.84
+    assert round(EPOCH_GRID_FIT.B, 2) == 2143.86
+    assert round(EPOCH_GRID_FIT.alpha, 5) == 0.34731 and round(EPOCH_GRID_FIT.beta, 5) == 0.36718
+    assert EPOCH_GRID_FIT.A != EPOCH.A
+
+
+def test_kaplan_values():
+    """Eqs. 1.1-1.3: alpha_N 0.076 (N_c 8.8e13), alpha_D 0.095 (D_c 5.4e13), alpha_C^min 0.050
+    (C_c 3.1e8 PF-days); Table 6: N_opt = 1.3e9 C_min^0.73, D_opt ∝ C_min^0.27 (0.24 + 0.03)."""
+    values = {k: v.value for k, v in KAPLAN_ANCHORS.items()}
+    assert values == {"alpha_N": 0.076, "N_c": 8.8e13, "alpha_D": 0.095, "D_c": 5.4e13, "alpha_C": 0.050,
+                      "C_c": 3.1e8, "a": 0.73, "N_e": 1.3e9, "b": 0.27}
+    assert KAPLAN == {"alpha_N": 0.076, "alpha_D": 0.095, "alpha_C": 0.050, "a": 0.73, "b": 0.27}
+    assert KAPLAN["b"] == pytest.approx(0.24 + 0.03)
+    assert KAPLAN_JOINT == {"alpha_N": 0.076, "alpha_D": 0.103, "N_c": 6.4e13, "D_c": 1.8e13}
+
+
+def test_muennighoff_values():
+    """Section 3 of their TeX source: R_N* = 5.309743, R_D* = 15.387756."""
+    assert MUENNIGHOFF_ANCHORS["R_D_star"].value == 15.387756 and MUENNIGHOFF_ANCHORS["R_N_star"].value == 5.309743
+    assert MUENNIGHOFF == {"R_D_star": round(15.387756, 1), "R_N_star": round(5.309743, 1)}
+
+
+def test_every_anchor_says_source_and_kind():
+    every = [a for block in HOFFMANN_ALLOCATION.values() for a in block.values()]
+    every += [*EPOCH_ANCHORS.values(), *KAPLAN_ANCHORS.values(), *MUENNIGHOFF_ANCHORS.values()]
+    assert all(isinstance(a, Anchor) and a.source and a.what for a in every)
+    assert all(" et al. 20" in a.source for a in every)
+
+
+def test_anchors_json_compares_with_table2_not_the_implied_4516():
+    """Before, hoffmann_2022.a was 0.4516 (implied by rounded alpha, beta) and epoch_2024.E 1.82."""
+    js = anchors_json()
+    json.dumps(js)  # plain numbers
+    h = js["hoffmann_2022"]
+    assert (h["a"], h["b"]) == (0.46, 0.54)
+    assert [h[f"a_approach{i}"] for i in (1, 2, 3)] == [0.50, 0.49, 0.46]
+    assert [h[f"b_approach{i}"] for i in (1, 2, 3)] == [0.50, 0.51, 0.54]
+    assert (h["E"], h["A"], h["B"], h["alpha"], h["beta"], h["tokens_per_param"]) == (1.69, 406.4, 410.7, 0.34, 0.28, 20.0)
+    e = js["epoch_2024"]
+    assert (e["E"], e["A"], e["B"], e["alpha"], e["beta"]) == (1.817, 482.01, 2085.43, 0.3478, 0.3658)
+    assert e["a"] == pytest.approx(0.5126, abs=1e-4)
+    assert js["kaplan_2020"]["a"] == 0.73 and js["muennighoff_2023"] == {"R_D_star": 15.4, "R_N_star": 5.3}
+    assert set(anchors_sources()) == set(js)
+    assert "not bootstrap medians" in anchors_sources()["epoch_2024"]
