@@ -168,3 +168,37 @@ def test_bootstrap_on_five_runs_says_how_many_resamples_count(shared_data):
     assert lo < float(fit.predict(1.4397952e9, 9.21468928e11)) < hi
     again = GadreFit(n_bootstrap=300, seed=0).fit(pick(pts, FIT_RUNS))
     assert again.ci_ == fit.ci_  # deterministic for a seed
+
+
+@pytest.mark.shared_data
+def test_headline_from_the_command_line(shared_data, tmp_path, capsys):
+    """``harness-fit <folder of their 7 runs> --law gadre --holdout 2``: the holdout is the two targets
+    (the largest-C runs), fitted on the other five, where approach 3 refuses to fit (it needs 6)."""
+    from harness.fit.cli import main
+
+    runs = tmp_path / "gadre_headline"
+    runs.mkdir()
+    for name in FIT_RUNS + TARGETS:  # links to the shared files: nothing is copied
+        (runs / f"{name}.json").symlink_to(shared_data / "gadre_scaling" / "models" / f"{name}.json")
+    out = tmp_path / "fit.json"
+    rc = main([str(runs), "--law", "gadre", "--holdout", "2", "--bootstrap", "0",
+               "--predict", "N=1439795200,D=921468928000", "--predict", "C=1e22",
+               "--json", str(out), "--report", str(tmp_path / "report.md")])
+    assert rc == 0
+    stdout = capsys.readouterr().out
+    assert "holdout of the 2 largest-C points predicted to within mean |err| 0.72%, max 0.73%" in stdout
+    fit = json.loads(out.read_text())
+    assert [r["law"] for r in fit["laws"]] == ["gadre"]
+    g = fit["laws"][0]
+    assert g["holdout"]["n_fit"] == 5 and g["holdout"]["labels"] == TARGETS
+    assert g["holdout"]["rel_error"] == pytest.approx([PUBLISHED_REL_ERR[t] for t in TARGETS], abs=5e-7)
+    # The main fit uses all seven runs; --predict at (N, D) and at a budget C (its optimum).
+    by_n = g["predictions"][0]
+    assert by_n["c"] == pytest.approx(6 * 1439795200 * 921468928000) and by_n["loss"] == pytest.approx(2.503, abs=1e-3)
+    at_c = g["predictions"][1]
+    assert at_c["c"] == 1e22 and at_c["d"] / at_c["n"] == pytest.approx(g["params"]["M_opt"], rel=1e-6)
+    md = (tmp_path / "report.md").read_text()
+    assert "| rpj-open_lm_1b-32.0 | 7.96e+21 | 2.5021 | 2.5198 | +0.71% |" in md
+    assert "In Gadre's (C, M) form" in md
+    with pytest.raises(InsufficientData, match="needs at least 6 points, got 5"):
+        get_law("chinchilla")().fit(pick(rpj(shared_data), FIT_RUNS))

@@ -207,16 +207,25 @@ class GadreFit(Law):
             if math.isfinite(fits[i][1]) and not any(np.allclose(t, o, rtol=1e-5) for o in optima):
                 optima.append(t)
         self._optima = optima
-        self.boot_theta_ = self._bootstrap() if self.n_boot_run > 0 else None
+        # No start ended on a finite fit: there is nothing to resample from.
+        self.boot_theta_ = self._bootstrap() if self.n_boot_run > 0 and optima else None
         self.params_ = self._params(self.theta_)
         self.ci_ = self._ci()
-        if determines_law(points.n, points.d) == "one token multiplier M = D/N":
+        why = determines_law(points.n, points.d)
+        if why == "one token multiplier M = D/N":
             self.warnings_.append("UNDER-DETERMINED: every run has the same M = D/N, so A and B (and the "
                                   "allocation) are not separately measured")
+        elif why == "fewer than 4 distinct runs":
+            self.warnings_.append("UNDER-DETERMINED: fewer than 4 distinct (N, D) among the points, for 4 parameters")
+        if not math.isfinite(f_best):
+            self.converged_ = False
+            self.warnings_.append("no start reached a finite fit: the parameters are not an optimum")
         if not ok:
             self.warnings_.append(f"Levenberg-Marquardt did not converge: {msg}")
         if self.theta_[2] <= 0:
             self.warnings_.append(f"alpha = {self.theta_[2]:.4g} <= 0: the fitted loss does not fall with scale")
+        if self.theta_[3] < 0:
+            self.warnings_.append(f"E = {self.theta_[3]:.4g} < 0: a negative irreducible loss, not a physical floor")
         if min(self.theta_[0], self.theta_[1]) <= 0:
             self.warnings_.append("A or B <= 0: a term of the fitted law grows with scale")
         if len(points) == self.n_params + 1:
