@@ -127,6 +127,8 @@ def test_reproduces_gadre_headline(shared_data):
     assert p["alpha"] == pytest.approx(0.2728507, rel=1e-6)
     assert p["b_CM"] == pytest.approx(366.6872, rel=1e-6) and p["eta"] == pytest.approx(0.1364254, rel=1e-6)
     assert fit.objective_ == pytest.approx(4.25648e-4, rel=1e-5)
+    ((_, ref),) = GadreFit.published().values()
+    assert {k: p[k] for k in ref} == pytest.approx(ref, rel=1e-6)
     assert fit.details_["starts"]["n_at_best"] == 128
     tgt = pick(pts, TARGETS)
     rel = (fit.predict(tgt.n, tgt.d) - tgt.loss) / tgt.loss
