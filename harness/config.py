@@ -2,14 +2,13 @@
 
 The YAML files in ``conf/`` only pick values; every key they may set is declared here, so a typo
 in an override is an error before anything runs. ``register_configs()`` puts the schemas in
-Hydra's ConfigStore; ``validate()`` checks what types cannot (heads dividing the width, a budget of
+Hydra's ConfigStore (the resolvers some presets call, ``${hp.lr:...}``, belong to the sweeps and
+are registered by harness.sweep.hparams.register_resolvers); ``validate()`` checks what types cannot (heads dividing the width, a budget of
 at least one step, ...) and raises ``ConfigError`` with a one-line message naming the key.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -52,7 +51,11 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    kind: str = MISSING  # synthetic | text
+    """What every token source shares. The data group picks one concrete kind (its schema below):
+    ``data=synthetic`` a SyntheticDataConfig, ``data=text_files`` (or a corpus preset) a
+    TextDataConfig. The type says the kind; ``kind`` repeats it in records for readers of the JSON."""
+
+    kind: str = MISSING  # synthetic | text; set by the data group's schema, not by hand
     seq_len: int = 64  # tokens per training sequence (the context trained on)
     # Validation set: this many sequences of seq_len tokens, fixed by the data config alone so every
     # run that shares it evaluates on exactly the same tokens.
@@ -60,6 +63,7 @@ class DataConfig:
     seed: int = 1234  # fixes the data (the language, or the train/validation split)
     # Repeat a fixed training set of this many tokens (data-constrained studies); None = fresh data.
     unique_tokens: Optional[int] = None
+    vocab_size: int = MISSING  # tokens in the vocabulary (each kind has its default)
 
 
 @dataclass
@@ -82,6 +86,7 @@ class SyntheticDataConfig(DataConfig):
     token_zipf: float = 1.0
 
 
+
 @dataclass
 class TextDataConfig(DataConfig):
     """Real text through `datasets`: a hub dataset (hub_path) or local files (paths)."""
@@ -93,15 +98,20 @@ class TextDataConfig(DataConfig):
     revision: Optional[str] = None  # hub commit, branch or tag; pins the content a cache stands for
     # Read the hub dataset as a stream: with max_documents, only the first shards are fetched.
     streaming: bool = False
-    split: str = "train"
-    text_field: str = "text"
+    split: str = "train"  # the dataset split the documents come from (validation is held out of it)
+    text_field: str = "text"  # the column (jsonl/parquet/hub) that holds a document's text
     # What one document of a .txt file is: paragraph (blank-line separated), document (the
     # whole file) or line.
     text_sample_by: str = "paragraph"
     max_documents: Optional[int] = None  # take only the first documents (hub streams are huge)
     val_fraction: float = 0.01  # share of documents held out for validation
     vocab_size: int = 4096  # BPE vocabulary trained on the training documents
+    # Tokenizers and tokenised corpora are cached here, keyed by what they were built from.
     cache_dir: str = "${oc.env:HARNESS_CACHE,${oc.env:HOME}/.cache/harness}"
+
+
+# Each kind of data and its schema; a data group's YAML extends "<kind>_schema" from this table.
+DATA_SCHEMAS: dict[str, type[DataConfig]] = {"synthetic": SyntheticDataConfig, "text": TextDataConfig}
 
 
 @dataclass
@@ -155,12 +165,11 @@ class LoggingConfig:
 class SweepConfig:
     """Settings of a multirun as a whole; none of them changes what a single run computes."""
 
-    name: Optional[str] = None  # the preset's name, for the record
-    retry_failed: bool = False
+    retry_failed: bool = False  # rerun runs recorded as failed (by default a sweep skips them)
     fit: bool = True  # run the fitter when the multirun ends
     fit_laws: list[str] = field(default_factory=list)  # empty = the fitter picks what the data supports
-    fit_bootstrap: int = 200
-    fit_holdout: int = 0
+    fit_bootstrap: int = 200  # bootstrap resamples for the fit's confidence intervals (0 = none)
+    fit_holdout: int = 0  # runs of largest C left out of the fit and predicted from it
     fit_params: str = "total"  # the fit's N: total | non_embedding
     fit_flops: str = "6ND"  # the fit's C: 6ND | 6ND_nonemb | kaplan | chinchilla
     # Shared filesystems (SLURM) can show a finished job's record late: the end-of-sweep summary
@@ -174,7 +183,7 @@ class SweepConfig:
 @dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
-    data: Any = MISSING  # SyntheticDataConfig | TextDataConfig, chosen by the data group
+    data: DataConfig = MISSING  # a SyntheticDataConfig or TextDataConfig, chosen by the data group
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -206,17 +215,13 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
     cs.store(group="model", name="model_schema", node=ModelConfig)
-    cs.store(group="data", name="synthetic_schema", node=SyntheticDataConfig)
-    cs.store(group="data", name="text_schema", node=TextDataConfig)
+    for kind, schema in DATA_SCHEMAS.items():
+        cs.store(group="data", name=f"{kind}_schema", node=schema)
     cs.store(group="optim", name="optim_schema", node=OptimConfig)
     cs.store(group="schedule", name="schedule_schema", node=ScheduleConfig)
     cs.store(group="train", name="train_schema", node=TrainConfig)
     cs.store(group="logging", name="logging_schema", node=LoggingConfig)
     cs.store(group="sweep", name="sweep_schema", node=SweepConfig)
-    # The ladder's per-size hyperparameter rule, as resolvers the YAML can call (conf/sweep/hparams/).
-    from harness.sweep.hparams import register_resolvers
-
-    register_resolvers()
 
 
 def to_config(cfg: Any) -> Config:
@@ -238,9 +243,9 @@ def to_config(cfg: Any) -> Config:
 def _from_dict(d: dict[str, Any]) -> Config:
     data = dict(d.get("data") or {})
     kind = data.get("kind")
-    data_cls = {"synthetic": SyntheticDataConfig, "text": TextDataConfig}.get(kind)
+    data_cls = DATA_SCHEMAS.get(kind)
     if data_cls is None:
-        raise ConfigError(f"data.kind: {kind!r} is not one of synthetic, text")
+        raise ConfigError(f"data.kind: {kind!r} is not one of {', '.join(DATA_SCHEMAS)}")
     parts = {"model": ModelConfig, "optim": OptimConfig, "schedule": ScheduleConfig,
              "train": TrainConfig, "logging": LoggingConfig, "sweep": SweepConfig}
     kwargs: dict[str, Any] = {k: cls(**(d.get(k) or {})) for k, cls in parts.items()}
@@ -303,7 +308,9 @@ def validate(cfg: Config) -> None:
         need((m.d_model // m.n_head) % 2 == 0, "model.n_head",
              f"llama's rotary embeddings need an even head size, got {m.d_model // m.n_head}")
     need(m.d_ff is None or m.d_ff >= 1, "model.d_ff", f"must be at least 1, got {m.d_ff}")
-    need(d.kind in ("synthetic", "text"), "data.kind", f"{d.kind!r} is not one of synthetic, text")
+    need(DATA_SCHEMAS.get(d.kind) is type(d), "data.kind",
+         f"{d.kind!r} is not what the data group chose ({type(d).__name__}); pick another group instead, "
+         "e.g. data=text_files")
     need(d.seq_len >= 2, "data.seq_len", f"must be at least 2, got {d.seq_len}")
     if m.n_ctx is not None:
         need(d.seq_len <= m.n_ctx, "data.seq_len",

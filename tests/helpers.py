@@ -7,6 +7,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 
 from harness.config import Config, register_configs, to_config
+from harness.sweep.hparams import register_resolvers
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 
@@ -18,6 +19,7 @@ TINY = ["data.seq_len=32", "data.val_sequences=32", "model.n_layer=1", "model.d_
 
 def make_config(overrides: list[str], out_dir: Path | None = None) -> Config:
     register_configs()
+    register_resolvers()
     extra = [f"out_dir={out_dir}"] if out_dir is not None else []
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         return to_config(compose("config", overrides=[*overrides, *extra]))

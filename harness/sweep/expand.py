@@ -106,8 +106,10 @@ def expand(args: Sequence[str], select=None) -> tuple[DictConfig, list[Job]]:
     from omegaconf.errors import OmegaConfBaseException
 
     from harness.config import register_configs
+    from harness.sweep.hparams import register_resolvers
 
     register_configs()
+    register_resolvers()
     args = [a for a in args if a not in ("-m", "--multirun")]
     hydra_ovr, task = split_cli(args)
     from hydra.core.override_parser.overrides_parser import OverridesParser

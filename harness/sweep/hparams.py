@@ -64,6 +64,8 @@ def width_for(n_layer: int, target_n: float, head_size: int = 16) -> int:
 
 
 def register_resolvers() -> None:
+    """The rule as OmegaConf resolvers (hp.lr, hp.batch, ...) for the YAML; call it before Hydra
+    composes a config (harness-train and harness-plan do)."""
     from omegaconf import OmegaConf
 
     OmegaConf.register_new_resolver(
