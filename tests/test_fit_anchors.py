@@ -107,3 +107,74 @@ def test_anchors_json_compares_with_table2_not_the_implied_4516():
     assert js["kaplan_2020"]["a"] == 0.73 and js["muennighoff_2023"] == {"R_D_star": 15.4, "R_N_star": 5.3}
     assert set(anchors_sources()) == set(js)
     assert "not bootstrap medians" in anchors_sources()["epoch_2024"]
+
+
+# --- Epoch's bootstrap, re-run: where the medians come from ------------------------------------------
+
+def _epoch_bootstrap(shared, n_resamples):
+    """Besiroglu et al.'s bootstrap as their notebook runs it (cells 15, 16, 21): drop the 5 highest
+    losses, 4,000 resamples from np.random.seed(42), BFGS on the summed Huber (delta 1e-3) loss of
+    log L against LSE(a - alpha log N, b - beta log D, e), started at Hoffmann's TeX values."""
+    import csv
+
+    import numpy as np
+    from scipy.optimize import minimize
+    from scipy.special import logsumexp
+
+    with open(shared / "chinchilla_epoch" / "svg_extracted_data.csv") as f:
+        rows = list(csv.DictReader(f))
+    n = np.array([float(r["Model Size"]) for r in rows])
+    d = np.array([float(r["Training FLOP"]) for r in rows]) / (6 * n)
+    loss = np.array([float(r["loss"]) for r in rows])
+    cut = sorted(loss)[-5]
+    keep = [i for i in range(len(n)) if loss[i] < cut]
+    np.random.seed(42)  # their legacy global seed, so the resamples are theirs
+    draws = [np.random.choice(keep, size=len(keep), replace=True) for _ in range(4000)]
+    start = np.array([6.0073404, 6.0179186, 0.5267228, 0.33917084, 0.2849083])
+
+    def objective(p, ln, ld, ll, delta=1e-3):
+        t = np.stack([p[0] - p[3] * ln, p[1] - p[4] * ld, np.full_like(ln, p[2])])
+        pred = logsumexp(t, axis=0)
+        r = ll - pred
+        small = np.abs(r) <= delta
+        value = np.where(small, 0.5 * r ** 2, delta * (np.abs(r) - 0.5 * delta)).sum()
+        g = -np.where(small, r, delta * np.sign(r))
+        w = np.exp(t - pred)
+        return value, np.array([(g * w[0]).sum(), (g * w[1]).sum(), (g * w[2]).sum(),
+                                -(g * w[0] * ln).sum(), -(g * w[1] * ld).sum()])
+
+    out = []
+    for idx in draws[:n_resamples]:
+        x = minimize(objective, start, args=(np.log(n[idx]), np.log(d[idx]), np.log(loss[idx])),
+                     jac=True, method="BFGS").x
+        out.append([*np.exp(x[:3]), *x[3:]])
+    return np.array(out)  # columns A, B, E, alpha, beta
+
+
+def test_epoch_bootstrap_rerun_gives_their_printed_fits(shared_data):
+    """The first three bootstrap fits match the notebook's printed table (cell 30) to its 6 digits."""
+    import numpy as np
+
+    t = _epoch_bootstrap(shared_data, 3)
+    printed = [[349.556372, 2356.248315, 1.793330, 0.328633, 0.371855],
+               [487.836322, 1509.948214, 1.803583, 0.348965, 0.349989],
+               [728.410632, 2507.010543, 1.861662, 0.372424, 0.375040]]
+    assert t == pytest.approx(np.array(printed), abs=2e-6)
+
+
+@pytest.mark.slow
+def test_epoch_bootstrap_medians_and_intervals(shared_data):
+    """All 4,000 fits (about a minute): the 95% percentiles are the notebook's (cell 26) to every
+    printed digit, and the medians are EPOCH_BOOTSTRAP_MEDIAN, not the point estimates."""
+    import numpy as np
+
+    from harness.fit.anchors import EPOCH_BOOTSTRAP_MEDIAN as M
+    t = _epoch_bootstrap(shared_data, 4000)
+    lo, hi = np.percentile(t, 2.5, axis=0), np.percentile(t, 97.5, axis=0)
+    names = ["A", "B", "E", "alpha", "beta"]
+    for i, k in enumerate(names):
+        assert (round(lo[i], 3), round(hi[i], 3)) == EPOCH_ANCHORS[k].interval, k
+    med = np.median(t, axis=0)
+    assert med == pytest.approx([M.A, M.B, M.E, M.alpha, M.beta], rel=1e-4)
+    assert (round(med[0], 1), round(med[1]), round(med[2], 3), round(med[3], 4), round(med[4], 4)) == \
+        (469.8, 2203, 1.815, 0.3463, 0.3686)

@@ -19,9 +19,10 @@ How each was checked (tests/test_fit_anchors.py pins every value):
   values, cell 24-25), not the Huber-loss grid fit of Hoffmann's procedure (cell 18, E 1.8172,
   A 477.84, B 2143.86, alpha 0.34731, beta 0.36718, which ``tests/test_fit_chinchilla.py``
   reproduces) and not a bootstrap median. The 95% intervals are percentiles of their 4,000
-  bootstrap fits (cell 26). Bootstrap medians (A 469.8, B 2203, E 1.815, alpha 0.3463,
-  beta 0.3686 were suggested) are printed neither in the notebook nor in any source found
-  here: NOT verified, so not anchors.
+  bootstrap fits (cell 26). Their bootstrap medians are printed nowhere found here; re-running
+  their bootstrap (same seed, resamples and start; tests/test_fit_anchors.py, slow) gives back
+  their printed first fits and 95% percentiles to every digit, and medians A 469.8, B 2203,
+  E 1.815, alpha 0.3463, beta 0.3686 (``EPOCH_BOOTSTRAP_MEDIAN``: recomputed, not printed).
 - Muennighoff et al. 2023: their TeX source, section 3: R_N* = 5.309743, R_D* = 15.387756.
 """
 
@@ -97,6 +98,8 @@ EPOCH_ANCHORS: dict[str, Anchor] = {
     # a = beta / (alpha + beta) of the point estimate; the notebook prints 0.513 (SE 0.020).
     "a": Anchor(0.513, EPOCH_SRC, "beta/(alpha+beta) of the point estimate"),
 }
+# Medians of their 4,000 bootstrap fits, recomputed by re-running cell 21 (see the docstring).
+EPOCH_BOOTSTRAP_MEDIAN = LawParams(E=1.8146, A=469.82, B=2203.05, alpha=0.34633, beta=0.36855)
 # Their reproduction of Hoffmann's own procedure (Huber loss, L-BFGS from a grid; cell 18).
 EPOCH_GRID_FIT = LawParams(E=1.817235504463726, A=477.84171252965143, B=2143.8637880335505,
                            alpha=0.34731265761033453, beta=0.3671826173946711)
