@@ -129,3 +129,16 @@ def test_sweep_dir_default_laws_and_cli(tmp_path, capsys):
     capsys.readouterr()
     assert main([str(small / "bs"), "--law", "critical_batch", "--bootstrap", "0"]) == 2
     assert "critical_batch: critical batch size needs runs at >= 3 distinct batch sizes" in capsys.readouterr().err
+
+
+def test_bootstrap_is_honoured_not_dropped():
+    """CriticalBatchFit took n_bootstrap and ignored it; now every shape gets intervals from resamples."""
+    f = CriticalBatchFit(n_bootstrap=50, seed=0, records=_sweep_records()).fit()
+    r = f.result()
+    keys = [k for k in r.params if k.startswith("B_crit_tokens@")]
+    assert keys and all(k in r.ci for k in keys)
+    for k in keys:
+        lo, hi = r.ci[k]
+        assert lo <= r.params[k] <= hi
+    assert 0 < r.details["n_bootstrap"] <= 50
+    assert CriticalBatchFit(n_bootstrap=0, records=_sweep_records()).fit().result().ci == {}

@@ -50,7 +50,11 @@ class LawParams:
 
     @property
     def G(self) -> float:
-        return (self.alpha * self.A / (self.beta * self.B)) ** (1.0 / (self.alpha + self.beta))
+        # In logs: a degenerate fit (an exponent near 0, a coefficient of e^300) overflows the
+        # power; G is then infinite, and the allocation with it, rather than a crash.
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            log_g = (np.log(self.alpha * self.A) - np.log(self.beta * self.B)) / (self.alpha + self.beta)
+            return float(np.exp(log_g))
 
     def n_opt(self, c: np.ndarray | float) -> np.ndarray:
         return self.G * (np.asarray(c, dtype=float) / 6.0) ** self.a

@@ -176,6 +176,10 @@ class KaplanFit(Law):
                 if best is None or res.cost < best.cost:
                     best = res
         lnc, ldc, an, ad = best.x
+        for what, v in (("N_c", lnc + self._log_s[0]), ("D_c", ldc + self._log_s[1])):
+            if v > 700:  # exp() overflows: the points give that term no scale at all
+                raise InsufficientData(f"the joint form's {what} runs off to e^{v:.0f}: the points do not "
+                                       f"determine it (does the loss fall with {what[0]} at all?)")
         self.joint_ = {"N_c": math.exp(lnc + self._log_s[0]), "D_c": math.exp(ldc + self._log_s[1]),
                        "alpha_N": float(an), "alpha_D": float(ad)}
         self.objective_ = float(2 * best.cost)
