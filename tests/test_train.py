@@ -97,6 +97,7 @@ def test_cli_invalid_config_is_one_line_exit_2_and_trains_nothing(tmp_path, args
     assert not (tmp_path / "default" / "runs").exists()
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
     args = [*TINY, "train.tokens=76800", "train.checkpoint_interval_seconds=0", "logging.quiet=false",
             "logging.log_interval=1"]
