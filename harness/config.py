@@ -195,12 +195,6 @@ class Config:
     sweep_name: str = "default"  # the folder that groups runs (a sweep) under out_dir
 
 
-# Keys that say where a run writes or how it reports, never what it computes: they stay out of
-# the run_id so the same run found under another device or logger is still the same run.
-RUN_ID_EXCLUDED = ("out_dir", "sweep_name", "logging", "sweep", "device", "train.threads",
-                   "train.checkpoint_interval_seconds", "model.name")
-
-
 def conf_dir() -> Path:
     """The folder holding the installed Hydra configs (config.yaml and its groups)."""
     from importlib.resources import files
@@ -260,14 +254,6 @@ def as_dict(cfg: Config) -> dict[str, Any]:
     import dataclasses
 
     return dataclasses.asdict(cfg)
-
-
-def run_id_of(cfg: Config) -> str:
-    """The run's identity, defined once in harness.records (it hashes local data's content too);
-    kept here only so older imports keep working."""
-    from harness.records import run_id_of as _run_id_of
-
-    return _run_id_of(cfg)
 
 
 def d_ff_of(m: ModelConfig) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -34,6 +35,26 @@ def test_the_installed_configs_are_the_repositorys_conf_folder():
     # The test environment is the editable install of the README: harness.conf is conf/ itself.
     assert conf_dir().resolve() == (ROOT / "conf").resolve()
     assert (conf_dir() / "config.yaml").is_file() and (conf_dir() / "sweep" / "demo.yaml").is_file()
+
+
+def test_no_absolute_machine_paths_in_committed_sources():
+    # Records under results/ are generated data (their configs hold resolved cache folders); every
+    # other committed file must read the same on any machine.
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
+    if files.returncode != 0:
+        pytest.skip("not a git checkout")
+    pattern = re.compile(r"/work/(shared|main)\b|\.\./shared/notes|(?<![\w.~$])/(root|home/\w+|Users/\w+)/")
+    hits = []
+    for name in files.stdout.splitlines():
+        path = ROOT / name
+        if name.startswith("results/") and name.endswith(".json") or not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        hits += [f"{name}:{i}" for i, line in enumerate(text.splitlines(), 1) if pattern.search(line)]
+    assert hits == []
 
 
 def _copy_sources(dest: Path) -> Path:

@@ -34,7 +34,7 @@ one mixture chain) 2.94; a predictor that knows the first n topics exactly and l
   unigram and most of the topic-agnostic bigram in its first few hundred thousand tokens, which
   takes the loss well below ``ln V`` early. The prototype this replaced (V=256, K=256, S=8,
   uniform popularity) had a flat unigram and a near-uniform mixture bigram, and sat on a
-  plateau near ``ln V`` for its first millions of tokens (/work/shared/notes/synthetic-language.md).
+  plateau near ``ln V`` for its first millions of tokens (results/synthetic_tuning.md compares it).
 - Each topic's chain is a table of ``V · S`` transitions that must be stored (capacity: N) and
   seen often enough to be learnt (data: ``p(k) · D`` tokens of it). Topics are Zipf-distributed,
   so a model that has learnt the first ``n`` topics still pays for the tail
