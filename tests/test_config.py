@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 import harness.config as config_module
-from harness.config import DATA_SCHEMAS, ConfigError, SyntheticDataConfig, TextDataConfig, run_id_of, validate
+from harness.config import DATA_SCHEMAS, ConfigError, SyntheticDataConfig, TextDataConfig, validate
+from harness.records import run_id_of
 from harness.data import SOURCES
 from tests.helpers import make_config
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness import records
-from harness.config import run_id_of
+from harness.records import run_id_of
 from harness.sweep.expand import expand
 
 ROOT = Path(__file__).resolve().parents[1]
