@@ -203,6 +203,9 @@ def run(cfg: Config, log: Log | None = None, multirun: bool = False) -> records.
     # Before the first step, not after the last: an unwritable folder would lose the whole run.
     records.check_writable(cfg.out_dir, cfg.sweep_name)
     with records.run_lock(cfg.out_dir, cfg.sweep_name, run_id):
+        kept = records.adopt_fallback_record(cfg.out_dir, cfg.sweep_name, run_id)
+        if kept is not None:
+            log.warn(f"run {run_id}: recorded the result an earlier start kept in {kept}")
         # Looked at again under the lock: a process that held it may have just written the record.
         existing = _recorded(cfg, run_id, multirun, log)
         if existing is not None:

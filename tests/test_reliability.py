@@ -184,6 +184,11 @@ def test_a_failed_final_write_keeps_the_record_in_a_fallback_file(tmp_path, monk
     assert "\n" not in msg and str(kept) in msg and "Permission denied" in msg
     rec = records.read_record(kept)
     assert rec.status == "completed" and rec.steps == 100 and rec.curve
+    # Once runs/ takes files again, the next start records the kept result instead of training.
+    monkeypatch.undo()
+    again = run(cfg)
+    assert again.to_dict() == rec.to_dict() and not kept.exists()
+    assert records.find_record(tmp_path, "default", rid).to_dict() == rec.to_dict()
 
 
 def test_the_fallback_goes_to_the_temp_dir_when_the_checkpoint_folder_refuses(tmp_path, monkeypatch):
