@@ -16,6 +16,8 @@ curve point has where nothing was measured.
 A record or checkpoint that cannot be read (truncated by a full disk, edited by hand) is moved
 aside to ``<name>.corrupt`` (``.corrupt.1`` and on if that exists: nothing is overwritten) and the
 run counts as not done, so one bad file never stops a run or a sweep; it is kept for inspection.
+A record that its runs/ folder refuses at the end of a run is kept in a fallback file (beside
+the checkpoints, else in the system's temporary folder) that the run's next start puts in place.
 Records and checkpoints get the usual file mode, 0666 less the umask, so others on a shared
 filesystem read them as they read any file the user writes.
 """

@@ -249,8 +249,8 @@ def _write(rec: records.RunRecord, cfg: Config) -> Path:
         dest = records.record_path(cfg.out_dir, cfg.sweep_name, rec.run_id)
         kept = records.write_fallback_record(rec, cfg.out_dir)
         raise records.ResultsNotWritable(
-            f"cannot write {dest} ({e.strerror or e}); run {rec.run_id} ({rec.status}) is kept in {kept}: "
-            f"move it to {dest} to record it") from None
+            f"cannot write {dest} ({e.strerror or e}); run {rec.run_id} ({rec.status}) is kept in {kept}, "
+            f"which the run's next start records once the folder takes files (or move it there)") from None
 
 
 def _one_line(e: BaseException) -> str:
