@@ -117,6 +117,11 @@ def test_unlabelled_csvs_are_one_data_set_but_not_beside_a_sweep(tmp_path):
     write_record(_rec("r", 1e5, 1e7, 2.0, SYNTH, "synthetic-69471a75f5e4af6a"), tmp_path)
     mixed = concat([load_csv(a), load_sweep(tmp_path / "sw")])
     assert mixed.datasets() == ["a.csv", "synthetic (seed 1234)"]
+    # A group column that names the sweep's data set joins it: the label is taken at its word.
+    named = tmp_path / "named.csv"
+    named.write_text("N,D,loss,data\n1e6,1e8,3,synthetic (seed 1234)\n")
+    joined = concat([load_csv(named, group_col="data"), load_sweep(tmp_path / "sw")])
+    assert joined.datasets() == ["synthetic (seed 1234)"] and len(joined) == 2
 
 
 def test_unreadable_records_are_skipped_with_a_note(tmp_path):

@@ -121,13 +121,15 @@ def test_law_skipped_for_lack_of_data(tmp_path, capsys):
                      [(1e6 * 2 ** i, 1e8 * 3 ** i) for i in range(8)])
     p = _csv(tmp_path, "N,D,loss\n" + rows + "\n")
     assert main([str(p), "--law", "chinchilla", "--law", "approach2", "--bootstrap", "0", "--json", str(tmp_path / "f.json")]) == 0
-    assert "skipped approach2" in capsys.readouterr().err
+    cap = capsys.readouterr()
+    # The skip is said where the user looks (the headline on stdout, or a line on stderr).
+    assert "approach2: skipped" in cap.out or "skipped approach2" in cap.err
     assert "approach2" in json.loads((tmp_path / "f.json").read_text())["skipped"]
 
 
 def test_fit_package_does_not_import_training_code():
     import subprocess, sys
-    code = ("import sys, harness.fit.cli, harness.fit.api, harness.report; "
+    code = ("import sys, harness.fit.cli, harness.fit.api, harness.fit.report; "
             "bad=[m for m in sys.modules if m.startswith(('harness.train','harness.model','harness.data','torch'))]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -186,7 +188,14 @@ def test_cli_two_csvs_with_every_reporting_option(tmp_path, capsys):
 def test_cli_csv_and_sweep_dir_together(tmp_path, sweep, capsys):
     a = _epoch_csv(tmp_path, "a.csv", (1e18,), seed=2)
     out = tmp_path / "f.json"
-    assert main([str(a), str(sweep), "--law", "approach1", "--law", "kaplan", "--bootstrap", "50", "--json", str(out)]) == 0
+    # A CSV that names no data set is not pooled with a sweep's runs by a one-data-set law ...
+    assert main([str(a), str(sweep), "--law", "kaplan", "--bootstrap", "0"]) == 2
+    assert "2 data sets (a.csv and synthetic)" in capsys.readouterr().err
+    # ... but one whose group column names the sweep's data set is.
+    lines = a.read_text().splitlines()
+    a.write_text("\n".join([lines[0] + ",data"] + [row + ",synthetic" for row in lines[1:]]) + "\n")
+    assert main([str(a), str(sweep), "--group-col", "data", "--law", "approach1", "--law", "kaplan",
+                 "--bootstrap", "50", "--json", str(out)]) == 0
     laws = {r["law"]: r for r in json.loads(out.read_text())["laws"]}
     assert laws["kaplan"]["n_points"] == 5 + 15
     # The sweep's training curves are used for the envelope; the CSV's points have none.

@@ -65,7 +65,7 @@ class Points:
     floor: float | None = None
     # What each point's data set is (a data fingerprint) where known: two loads whose readable
     # labels coincide but whose data differ are told apart by it when they are concatenated.
-    data_keys: list[str] | None = None
+    data_keys: list[str | None] | None = None
 
     def __post_init__(self) -> None:
         for name in ("n", "d", "c", "loss"):
@@ -465,11 +465,16 @@ def _short(key: str, width: int) -> str:
     return (key[len("synthetic-"):] if key.startswith("synthetic-") else key)[:width]
 
 
-def disambiguate(labels: Sequence[str], keys: Sequence[str]) -> list[str]:
-    """Labels made unique per key: a label shared by different keys gets a short key prefix."""
+def disambiguate(labels: Sequence[str], keys: Sequence[str | None]) -> list[str]:
+    """Labels made unique per key: a label shared by different keys gets a short key prefix.
+
+    A key of None is a label someone wrote (a CSV's group column) with no fingerprint behind it:
+    it is taken at its word, so "synthetic (seed 1234)" in a CSV joins the sweep of that label.
+    """
     keys_of: dict[str, list[str]] = {}
     for lab, key in zip(labels, keys):
-        if key not in keys_of.setdefault(lab, []):
+        keys_of.setdefault(lab, [])
+        if key is not None and key not in keys_of[lab]:
             keys_of[lab].append(key)
     rename: dict[tuple[str, str], str] = {}
     for lab, ks in keys_of.items():
@@ -480,7 +485,7 @@ def disambiguate(labels: Sequence[str], keys: Sequence[str]) -> list[str]:
             width += 4
         for k in ks:
             rename[(lab, k)] = f"{lab} [{_short(k, width)}]"
-    return [rename.get((lab, key), lab) for lab, key in zip(labels, keys)]
+    return [rename.get((lab, key), lab) if key is not None else lab for lab, key in zip(labels, keys)]
 
 
 OPENLM_VAL_SETS = ("openlm", "c4_val", "paloma_c4_en", "paloma_falcon-refinedweb", "paloma_redpajama")
@@ -555,17 +560,19 @@ def concat(parts: Sequence[Points]) -> Points:
 
     Data-set labels: inputs that name none (a CSV without a group column) are one unnamed data set
     when nothing else is named; next to named inputs each is labelled by its file name, since
-    nothing says it holds the same data. Labels that coincide for different data (two sweeps of
-    "synthetic (seed 1234)" with different languages) get a fingerprint prefix. FLOPs per token
+    nothing says it holds the same data; a CSV's group column names its data set, and a name equal
+    to a sweep's label joins that sweep's points. Labels that coincide for different data (two
+    sweeps of "synthetic (seed 1234)" with different languages) get a fingerprint prefix. FLOPs per token
     come from each point's own C, so mixed shapes keep their own ratios.
     """
     if len(parts) == 1:
         return parts[0]
     if any(p.group is not None for p in parts):
         base = [g for p in parts for g in (p.group or [_unnamed_label(p.source)] * len(p))]
-        keys = [k for p in parts for k in (p.data_keys or [f"{p.source}\0{g}" for g in (p.group or [""] * len(p))])]
+        keys = [k for p in parts for k in (p.data_keys or [None] * len(p))]
         group: list[str] | None = disambiguate(base, keys)
-        data_keys: list[str] | None = keys
+        # A written label keeps no key: it stays free to match a fingerprinted one in a later concat.
+        data_keys: list[str] | None = keys  # type: ignore[assignment]
     else:
         group, data_keys = None, None
     uniq = None
