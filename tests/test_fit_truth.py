@@ -236,3 +236,17 @@ def test_notes_reach_stdout(tmp_path, capsys):
     (tmp_path / "p.csv").write_text("N,D,loss\n" + "".join(f"{a},{b},{x}\n" for a, b, x in zip(pts.n, pts.d, pts.loss)))
     assert main([str(tmp_path / "p.csv"), "--law", "chinchilla", "--bootstrap", "0", "--drop-highest-loss", "1"]) == 0
     assert "note: dropped the 1 highest-loss points" in capsys.readouterr().out
+
+
+def test_train_set_picks_one_open_lm_data_set_and_by_data_fits_each(shared_data, tmp_path, capsys):
+    folder = str(shared_data / "gadre_scaling")
+    assert main([folder, "--train-set", "rpj", "--law", "chinchilla", "--bootstrap", "0",
+                 "--json", str(tmp_path / "one.json")]) == 0
+    one = json.loads((tmp_path / "one.json").read_text())
+    assert one["laws"][0]["dataset"] is None and one["n_points"] < 104
+    # Without a choice, a one-data-set law on the three training sets is one line, exit 2.
+    assert main([folder, "--law", "chinchilla", "--bootstrap", "0"]) == 2
+    assert "c4_original, rpj, rw_original" in capsys.readouterr().err
+    assert main([folder, "--by-data", "--law", "chinchilla", "--bootstrap", "0", "--json", str(tmp_path / "all.json")]) == 0
+    laws = json.loads((tmp_path / "all.json").read_text())["laws"]
+    assert sorted(r["dataset"] for r in laws) == ["c4_original", "rpj", "rw_original"]

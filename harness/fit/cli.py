@@ -92,6 +92,8 @@ def run(argv: list[str] | None = None) -> int:
     report = fit_points(points, args.law, bootstrap=args.bootstrap, holdout=args.holdout, at_flops=budgets,
                         predict=args.predict, inference_tokens=args.inference_tokens, seed=args.seed,
                         by_data=args.by_data)
+    for law, why in report.skipped.items():
+        print(f"skipped {law}: {why}", file=sys.stderr)
     write_outputs(report, json_path=json_path, plots_dir=plots, report_path=rep)
     # The headline carries the notes (skipped files, dropped points), the FLOP convention and every
     # warning that the fit is under-determined: on stdout, where a user looks.

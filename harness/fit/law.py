@@ -225,9 +225,10 @@ class Law:
             h = r.holdout
             s += (f"; holdout of the {h.k} largest-C points predicted to within mean |err| "
                   f"{100 * h.mean_abs_rel_error:.2f}%, max {100 * h.max_abs_rel_error:.2f}%")
-        for w in r.warnings:
-            if w.startswith(("UNDER-DETERMINED", "NOT CONVERGED")):
-                s += f"\n  ! {w}"
+        shown = [w for w in r.warnings if w.startswith(("UNDER-DETERMINED", "NOT CONVERGED"))]
+        s += "".join(f"\n  ! {w}" for w in shown)
+        if len(r.warnings) > len(shown):
+            s += f"\n  ({len(r.warnings) - len(shown)} more warning(s) in report.md / fit.json)"
         return s
 
     @classmethod

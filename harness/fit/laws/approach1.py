@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness.fit.anchors import EPOCH, HOFFMANN_ALLOCATION, KAPLAN
 from harness.fit.errors import InsufficientData
 from harness.fit.law import Law
 from harness.fit.points import Points
@@ -133,6 +134,13 @@ class EnvelopeFit(Law):
             sizes = np.array([len(np.unique(n_env[i][on[i]])) for i in range(len(on))])
             out[lo: lo + len(on)] = np.where(sizes >= 3, slope, np.nan)
         return out
+
+    @classmethod
+    def published(cls) -> dict[str, tuple[str, dict[str, float]]]:
+        return {"Hoffmann": ("Chinchilla (Hoffmann, Table 2, approach 1)",
+                             {k: v.value for k, v in HOFFMANN_ALLOCATION["approach1"].items()}),
+                "Epoch": ("Epoch replication", {"a": EPOCH.a, "b": EPOCH.b}),
+                "Kaplan": ("Kaplan et al. 2020", {"a": KAPLAN["a"], "b": KAPLAN["b"]})}
 
     def n_opt(self, c: np.ndarray | float) -> np.ndarray:
         return self.n_line_(c)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.fit.anchors import EPOCH, HOFFMANN_ALLOCATION, KAPLAN
 from harness.fit.errors import InsufficientData
 from harness.fit.law import Law
 from harness.fit.points import Points
@@ -116,6 +117,13 @@ class IsoFlopFit(Law):
                            for p in self.profiles_ if not p.inside]
         self.details_ = {"profiles": [p.__dict__ for p in self.profiles_], "rtol": self.rtol,
                          "n_bootstrap": 0 if self.boot_ is None else len(self.boot_)}
+
+    @classmethod
+    def published(cls) -> dict[str, tuple[str, dict[str, float]]]:
+        return {"Hoffmann": ("Chinchilla (Hoffmann, Table 2, approach 2)",
+                             {k: v.value for k, v in HOFFMANN_ALLOCATION["approach2"].items()}),
+                "Epoch": ("Epoch replication", {"a": EPOCH.a, "b": EPOCH.b}),
+                "Kaplan": ("Kaplan et al. 2020", {"a": KAPLAN["a"], "b": KAPLAN["b"]})}
 
     def n_opt(self, c: np.ndarray | float) -> np.ndarray:
         return self.n_line_(c)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from harness.fit.allocation import LawParams, inference_optimum
-from harness.fit.anchors import EPOCH, HOFFMANN
+from harness.fit.anchors import EPOCH, HOFFMANN, HOFFMANN_ALLOCATION
 from harness.fit.law import Law, scale
 from harness.fit.multistart import batched_lbfgs, distinct_best, polish
 from harness.fit.objective import DEFAULT_DELTA, objective
@@ -150,6 +150,11 @@ class ChinchillaFit(Law):
         self.params_ = {**p.as_dict(), "a": p.a, "b": p.b, "G": p.G}
         self.ci_ = self._ci()
         self.warnings_ += outside
+        if p.E < 1e-3 * float(np.min(points.loss)):
+            # E has run towards its floor of 0: the points do not separate the irreducible loss
+            # from the power laws (typically too few budgets, or none near the floor).
+            self.warnings_.append(f"UNDER-DETERMINED: E = {p.E:.3g} is all but 0: the points do not pin the "
+                                  "irreducible loss, and the exponents trade off against it")
         if not self.converged_:
             self.warnings_.append(f"L-BFGS-B did not converge: {self.message_}")
         self.details_ = {"delta": self.delta, "grid": self.grid_report_.__dict__,
@@ -248,5 +253,8 @@ class ChinchillaFit(Law):
 
     @classmethod
     def published(cls) -> dict[str, tuple[str, dict[str, float]]]:
-        return {"Hoffmann": ("Chinchilla (Hoffmann)", {**HOFFMANN.as_dict(), "a": HOFFMANN.a, "b": HOFFMANN.b}),
+        # a and b as Hoffmann's Table 2 prints them for approach 3 (0.46, 0.54), not the 0.4516
+        # that the rounded eq. 10 exponents give.
+        t2 = {k: v.value for k, v in HOFFMANN_ALLOCATION["approach3"].items()}
+        return {"Hoffmann": ("Chinchilla (Hoffmann)", {**HOFFMANN.as_dict(), **t2}),
                 "Epoch": ("Epoch replication", {**EPOCH.as_dict(), "a": EPOCH.a, "b": EPOCH.b})}

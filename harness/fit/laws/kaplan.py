@@ -24,7 +24,7 @@ import math
 import numpy as np
 from scipy.optimize import least_squares
 
-from harness.fit.anchors import KAPLAN
+from harness.fit.anchors import KAPLAN, KAPLAN_JOINT
 from harness.fit.errors import InsufficientData
 from harness.fit.law import Law, scale
 from harness.fit.laws.approach1 import envelope_from_points
@@ -35,8 +35,6 @@ from harness.fit.results import percentile_ci, resample_counts
 
 # Kaplan et al. 2020, eqs. 1.1-1.2: N_c 8.8e13 non-embedding params, D_c 5.4e13 tokens, as starts.
 KAPLAN_JOINT_START = (8.8e13, 5.4e13, 0.076, 0.095)
-# Kaplan et al. 2020, Table 2: the joint L(N, D) fit (eq. 1.5), whose alpha_D differs from L(D)'s.
-KAPLAN_JOINT = {"alpha_N": 0.076, "alpha_D": 0.103, "N_c": 6.4e13, "D_c": 1.8e13}
 # The scale the starts are written for: the joint fit runs on N/geomean(N), D/geomean(D) (so
 # its answer does not depend on the units of N and D), with the starts moved to those units.
 REF_N, REF_D = 1e6, 1e8
