@@ -178,7 +178,7 @@ class SweepCallback(Callback):
                   flush=True)
             return
         # The headline's first line says N and C conventions; under-determined fits and notes follow.
-        print(f"\nfit in {time.perf_counter() - t0:.0f}s:", flush=True)
+        print(f"\nfit of {report.n_points} runs in {time.perf_counter() - t0:.0f}s:", flush=True)
         print(report.headline(), flush=True)
         print(f"wrote {sweep_dir / 'fit.json'}, {sweep_dir / 'report.md'}, {sweep_dir / 'plots'}/ "
               f"(redo by hand: harness-fit {sweep_dir})", flush=True)
