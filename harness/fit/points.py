@@ -295,7 +295,7 @@ def load_sweep(sweep_dir: str | Path, params: str = "total", flops: str = "6ND",
     naming it; what a readable completed record says is checked as strictly as a CSV row.
     """
     # Imported here so that CSV-only use never touches the records module's IO.
-    from harness.records import RecordError, iter_record_paths, read_record
+    from harness.records import RecordError, scan_sweep
 
     if params not in PARAM_CHOICES:
         raise FitInputError(f"--params must be one of {', '.join(PARAM_CHOICES)}, not {params!r}")
@@ -305,17 +305,11 @@ def load_sweep(sweep_dir: str | Path, params: str = "total", flops: str = "6ND",
     if not sweep_dir.is_dir():
         raise FitInputError(f"{sweep_dir}: no such directory")
     try:
-        paths = list(iter_record_paths(sweep_dir))
+        # The fitter only looks: unreadable files stay where they are (the sweep moves them aside).
+        records, bad = scan_sweep(sweep_dir, quarantine_corrupt=False)
     except RecordError as e:
         raise FitInputError(str(e)) from None
-    records, unreadable = [], []
-    for path in paths:
-        try:
-            records.append(read_record(path))
-        except (RecordError, OSError, ValueError, TypeError) as e:  # UnicodeDecodeError is a ValueError
-            reason = str(e)
-            reason = reason[len(str(path)) + 2:] if reason.startswith(f"{path}: ") else reason
-            unreadable.append(f"skipped {path}: {reason}")
+    unreadable = [f"skipped {path}: {reason}" for path, reason in bad]
     if not records:
         extra = f" ({len(unreadable)} unreadable: {unreadable[0]})" if unreadable else ""
         raise FitInputError(f"{sweep_dir}: no readable run records in {sweep_dir / 'runs'}{extra}")
