@@ -41,8 +41,8 @@ The interface (scikit-learn style)::
 
     result() -> LawResult; report_section(result, figs) -> markdown (a classmethod, so a saved
     result renders again; the default table shows ``published()`` beside the fit and appends
-    ``extra_section(result)``); headline(result) -> one line for stdout; plots(report, out_dir)
-    -> {figure: png name} for the law's own figures (default none). Optional overrides:
+    ``extra_section(result)``); headline(result) -> one line for stdout; plots(report, out_dir,
+    tag) -> {figure: png name} for the law's own figures (default none). Optional overrides:
     allocation_ci(budgets), allocation_exponents(), inference_optimum(c, tokens).
 """
 
@@ -246,8 +246,9 @@ class Law:
         """Law-specific markdown lines after the parameter table (default none)."""
         return []
 
-    def plots(self, report: Any, out_dir: Any) -> dict[str, str]:
-        """The law's own figures (beyond the shared ones); {figure: png name}."""
+    def plots(self, report: Any, out_dir: Any, tag: str = "") -> dict[str, str]:
+        """The law's own figures (beyond the shared ones); {figure: png name}. ``tag`` ends every
+        file name ("" or "_<data set>" when each data set is fitted on its own)."""
         return {}
 
 

@@ -51,8 +51,10 @@ def write_plots(report: Any, plots_dir: str | Path) -> dict[str, str]:
     pred = [(k, f) for k, f in report.fitters.items() if f.can_predict or f.pools_datasets]
     if pred:
         figs["residuals"] = _residuals(pred, report, out, conv)
-    for f in report.fitters.values():
-        figs.update(f.plots(report, out))
+    for key, f in report.fitters.items():
+        # One data set's figures are named after it when each is fitted on its own (--by-data).
+        tag = "" if "@" not in key else "_" + "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in key.split("@", 1)[1])
+        figs.update(f.plots(report, out, tag))
     return figs
 
 
@@ -129,7 +131,7 @@ def _residuals(pred: list[tuple[str, Any]], report: Any, out: Path, conv: str) -
     return save(fig, out, "residuals")
 
 
-def isoflop_plot(fit: Any, out: Path) -> str:
+def isoflop_plot(fit: Any, out: Path, name: str = "isoflop") -> str:
     """Approach 2's IsoFLOP profiles with their fitted minima."""
     pyplot = plt()
     fig, ax = pyplot.subplots(figsize=(7, 4.5))
@@ -146,4 +148,4 @@ def isoflop_plot(fit: Any, out: Path) -> str:
     ax.set_xscale("log"); ax.set_xlabel("parameters N"); ax.set_ylabel("loss")
     ax.set_title(f"IsoFLOP profiles, C in {fit.c_convention_} (stars: fitted minima; hollow: outside the sizes tried)")
     ax.legend(fontsize=7, ncol=2)
-    return save(fig, Path(out), "isoflop")
+    return save(fig, Path(out), name)

@@ -133,6 +133,6 @@ class IsoFlopFit(Law):
         # with it exactly (under 6ND this is the fitted D line itself).
         return self.tokens_for(c, self.n_opt(c))
 
-    def plots(self, report, out_dir) -> dict[str, str]:
+    def plots(self, report, out_dir, tag: str = "") -> dict[str, str]:
         from harness.fit.plots import isoflop_plot
-        return {"isoflop": isoflop_plot(self, out_dir)}
+        return {f"isoflop{tag}": isoflop_plot(self, out_dir, f"isoflop{tag}")}
