@@ -129,6 +129,15 @@ def test_parameter_on_its_bound_is_said():
     assert f.warnings_ == ["UNDER-DETERMINED: alpha_D = 5 sits on its bound [0.0001, 5]: the points do not pin it"]
     assert "! UNDER-DETERMINED: alpha_D = 5" in Pinned.headline(f.result())
 
+    class Loose(Pinned):
+        def _fit(self, points):
+            self.params_ = {"alpha_D": 0.14}
+            self.ci_ = {"alpha_D": [0.088, 5.0]}
+
+    assert Loose().fit(_grid()).warnings_ == [
+        "UNDER-DETERMINED: the 95% interval of alpha_D [0.088, 5] reaches its bound [0.0001, 5]: "
+        "resamples of these points do not pin it"]
+
 
 def test_kaplan_on_points_without_a_d_dependence_is_one_line_not_a_crash():
     n, d = (a.ravel() for a in np.meshgrid(np.geomspace(1e6, 1e8, 4), np.geomspace(1e8, 1e10, 3)))

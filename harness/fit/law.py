@@ -156,6 +156,12 @@ class Law:
             v = self.params_.get(k)
             if v is not None and math.isfinite(v) and (v <= lo * (1 + 1e-6) + 1e-12 or v >= hi * (1 - 1e-6)):
                 out.append(f"UNDER-DETERMINED: {k} = {v:.4g} sits on its bound [{lo:g}, {hi:g}]: the points do not pin it")
+                continue
+            ci = self.ci_.get(k)
+            if ci and all(x is not None and math.isfinite(x) for x in ci) and (
+                    ci[0] <= lo * (1 + 1e-6) + 1e-12 or ci[1] >= hi * (1 - 1e-6)):
+                out.append(f"UNDER-DETERMINED: the {self.ci_level:.0%} interval of {k} [{ci[0]:.3g}, {ci[1]:.3g}] "
+                           f"reaches its bound [{lo:g}, {hi:g}]: resamples of these points do not pin it")
         if not self.converged_:
             out.append("NOT CONVERGED: the optimiser stopped before its tolerance; the parameters are not an optimum")
         return out

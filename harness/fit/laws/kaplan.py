@@ -73,7 +73,9 @@ def joint_objective(theta: np.ndarray, ln: np.ndarray, ld: np.ndarray, ll: np.nd
         g = 2 * np.stack([(rw * an * w1).sum(axis=1), (rw * ad * w2).sum(axis=1),
                           (rw * w1 * (lnc - ln[None, :])).sum(axis=1),
                           (rw * (lse - w1 * t1)).sum(axis=1)], axis=1)
-    bad = ~np.isfinite(f) | (theta[:, 2] <= 0) | (theta[:, 3] <= 0)
+    # The full fit's bounds hold for resamples too, or an interval could reach past them.
+    lo, hi = ALPHA_BOUNDS
+    bad = ~np.isfinite(f) | (theta[:, 2] < lo) | (theta[:, 3] < lo) | (theta[:, 2] > hi) | (theta[:, 3] > hi)
     return np.where(bad, np.inf, f), np.where(np.isfinite(g), g, 0.0)
 
 
