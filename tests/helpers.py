@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import functools
+import os
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -17,9 +20,23 @@ TINY = ["data.seq_len=32", "data.val_sequences=32", "model.n_layer=1", "model.d_
         "logging.quiet=true"]
 
 
-def make_config(overrides: list[str], out_dir: Path | None = None) -> Config:
+@functools.lru_cache(maxsize=None)
+def _composed(overrides: tuple[str, ...], env: tuple[str | None, ...]) -> Config:
+    # `env` is part of the key only: the YAML reads these variables (data.cache_dir).
     register_configs()
     register_resolvers()
-    extra = [f"out_dir={out_dir}"] if out_dir is not None else []
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        return to_config(compose("config", overrides=[*overrides, *extra]))
+        return to_config(compose("config", overrides=list(overrides)))
+
+
+def make_config(overrides: list[str], out_dir: Path | None = None) -> Config:
+    """The typed config of ``harness-train <overrides> [out_dir=...]``.
+
+    Composing costs Hydra about 0.1 s, so each distinct list of overrides is composed once per test
+    session and every caller gets its own copy. out_dir is set on the copy: no other key reads it.
+    """
+    env = tuple(os.environ.get(k) for k in ("HARNESS_CACHE", "HOME", "HARNESS_SHARED_DATA"))
+    cfg = copy.deepcopy(_composed(tuple(overrides), env))
+    if out_dir is not None:
+        cfg.out_dir = str(out_dir)
+    return cfg

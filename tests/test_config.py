@@ -1,5 +1,6 @@
 import ast
 import dataclasses
+import logging
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,31 @@ def test_the_cli_refuses_a_sweep_name_outside_out_dir_before_hydra_writes(tmp_pa
     assert err == ("harness-train: invalid config: sweep_name: must be one folder name without path "
                    "separators, got '../escape'\n")
     assert list(tmp_path.iterdir()) == []  # neither out/ nor escape/ (Hydra's folder) was made
+
+
+def test_the_cli_gives_an_invalid_config_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
+    # In-process (tests/test_train.py runs the same through a subprocess, marked slow).
+    from hydra.core.global_hydra import GlobalHydra
+
+    from harness.train import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["harness-train", T, "model.n_head=3", f"out_dir={tmp_path / 'out'}"])
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        with pytest.raises(SystemExit) as e:
+            main()
+    finally:  # Hydra configured logging and its global state for the job: leave neither behind
+        GlobalHydra.instance().clear()
+        for h in set(root.handlers) - set(handlers):
+            root.removeHandler(h)
+            h.close()
+        root.setLevel(level)
+    assert e.value.code == 2
+    assert capsys.readouterr().err == ("harness-train: invalid config: model.n_head: 3 heads do not divide "
+                                       "model.d_model=64\n")
+    assert not (tmp_path / "out" / "default" / "runs").exists()
 
 
 def test_run_id_ignores_output_and_logging_keys_only():

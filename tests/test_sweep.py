@@ -17,6 +17,9 @@ from harness import records
 from harness.records import run_id_of
 from harness.sweep.expand import expand
 
+# Every test here starts sweeps or processes: seconds to tens of seconds each.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 # About a second a run on one core, most of it process and data start-up.
 TINY = ["data.seq_len=16", "data.val_sequences=16", "model.n_layer=1", "model.d_model=16", "model.n_head=2",
@@ -149,7 +152,6 @@ def test_progress_lines_failed_runs_in_the_summary_and_retry(tmp_path):
 
 
 def test_the_callback_fits_the_sweep_at_the_end(tmp_path):
-    pytest.importorskip("harness.report", reason="the report module (plots, report.md) has not landed")
     args = [*TINY, f"out_dir={tmp_path}", "sweep_name=fit", "sweep.fit=true", "sweep.fit_bootstrap=0",
             "model.d_model=16,24,32,48", "train.flops=2e8,6e8,2e9", "hydra/launcher=joblib",
             "hydra.launcher.n_jobs=2"]

@@ -57,18 +57,25 @@ def test_every_preset_is_documented_and_composes(tmp_path):
         text = (ROOT / "conf" / "sweep" / f"{name}.yaml").read_text()
         comments = [ln for ln in text.splitlines() if ln.startswith("#") and "@package" not in ln]
         assert len(comments) >= 3, f"{name}: the header must document the preset"
-        # Composing costs Hydra ~0.3 s a job: the first and last job of each grid stand for the rest
-        # (the planner test and the launcher tests compose whole grids).
-        master, jobs = expand([f"sweep={name}", f"out_dir={tmp_path}"], select=lambda k, n: k in (0, n - 1))
+        # The preset composes (its jobs are listed, not composed: test_every_preset_s_jobs_compose).
+        master, jobs = expand([f"sweep={name}", f"out_dir={tmp_path}"], select=lambda k, n: False)
         # The preset names its folder once, in sweep_name (there is no second name to drift).
         assert master.sweep_name == name and "name" not in master.sweep
         assert [ln for ln in text.splitlines() if "name:" in ln.split("#")[0]] == [f"sweep_name: {name}"]
         assert len(jobs) >= 4, name
-        jobs = [jobs[0], jobs[-1]]
-        bad = [j for j in jobs if j.cfg is None]
-        assert not bad, f"{name}: {bad[0].error}"
-        for j in jobs:  # every run's budget resolves to at least one step
-            resolve_budget(j.cfg, shape_of(j.cfg.model, j.cfg.data.vocab_size, j.cfg.data.seq_len))
+
+
+@pytest.mark.slow  # Hydra composes two jobs of each of the 13 presets
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_s_jobs_compose(tmp_path, name):
+    # Composing costs Hydra ~0.1 s a job: the first and last job of each grid stand for the rest
+    # (the planner test and the launcher tests compose whole grids).
+    _, jobs = expand([f"sweep={name}", f"out_dir={tmp_path}"], select=lambda k, n: k in (0, n - 1))
+    jobs = [jobs[0], jobs[-1]]
+    bad = [j for j in jobs if j.cfg is None]
+    assert not bad, f"{name}: {bad[0].error}"
+    for j in jobs:  # every run's budget resolves to at least one step
+        resolve_budget(j.cfg, shape_of(j.cfg.model, j.cfg.data.vocab_size, j.cfg.data.seq_len))
 
 
 def test_expansion_matches_hydra_order_and_command_line_wins(tmp_path):
@@ -84,6 +91,10 @@ def test_bad_input_is_a_clean_error(tmp_path):
         expand(["sweep=nope"])
     with pytest.raises(SweepError):
         expand(["model.d_model=="])
+
+
+@pytest.mark.slow  # three Python start-ups
+def test_bad_input_is_one_line_from_the_console_scripts(tmp_path):
     for args in (["sweep=nope"], ["sweep=demo", "plan.format=xml"]):
         out = subprocess.run([sys.executable, "-m", "harness.sweep.plan", *args], capture_output=True, text=True)
         assert out.returncode == 2 and "Traceback" not in out.stderr and out.stderr.startswith("harness-plan:")
@@ -92,6 +103,7 @@ def test_bad_input_is_a_clean_error(tmp_path):
     assert out.returncode != 0 and "Traceback" not in out.stderr and "sweep/nope" in out.stderr
 
 
+@pytest.mark.slow  # composes all 28 runs of the grid
 def test_planner_prints_the_gpu_isoflop_plan_with_totals(tmp_path, capsys):
     runs = plan(["sweep=chinchilla_isoflop_gpu", f"out_dir={tmp_path}", "plan.probe=false"])
     out = capsys.readouterr().out

@@ -128,6 +128,7 @@ def test_batches_are_windows_of_train_bin_and_deterministic(shakespeare):
     assert np.array_equal(v.numpy().ravel(), val[:8 * width])
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 def test_eltec_novels_are_documents(shared_data, tmp_path):
     path = shared_data / "eltec_eng" / "eltec_eng.jsonl.gz"
@@ -141,6 +142,7 @@ def test_eltec_novels_are_documents(shared_data, tmp_path):
     assert src.vocab_size == 1024
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 def test_wikitext_two_files_and_blank_lines_of_spaces(shared_data, tmp_path):
     folder = shared_data / "wikitext2_valid_test"

@@ -82,6 +82,7 @@ def _cli(args, tmp_path, **kw):
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300, **kw)
 
 
+@pytest.mark.slow  # a Python start-up each (about 5 s); test_config checks the same path in-process
 @pytest.mark.parametrize("args, key", [
     (["model.n_head=3", "train.tokens=100000"], "model.n_head"),
     (["model.arch=rnn", "train.tokens=100000"], "model.arch"),
