@@ -25,6 +25,7 @@ def test_epoch_grid_is_their_4500_starts():
     assert sorted(set(g[:, 0])) == [0, 5, 10, 15, 20, 25] and sorted(set(g[:, 2])) == [-1, -0.5, 0, 0.5, 1]
 
 
+@pytest.mark.slow
 def test_reproduces_epoch_best_point(epoch_fit, shared_data):
     pts, f = epoch_fit
     assert len(pts) == 240
@@ -41,6 +42,7 @@ def test_reproduces_epoch_best_point(epoch_fit, shared_data):
     assert f.chinchilla_.a == pytest.approx(0.514, abs=2e-3)
 
 
+@pytest.mark.slow
 def test_bootstrap_intervals_as_wide_as_epochs(epoch_fit, shared_data):
     _, f = epoch_fit
     theirs = {"A": (285.2, 743.6), "B": (1042.4, 5810.3), "E": (1.769, 1.871),

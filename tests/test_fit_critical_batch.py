@@ -107,6 +107,7 @@ def test_too_few_batch_sizes_is_insufficient():
         CriticalBatchFit().fit(None)
 
 
+@pytest.mark.slow
 def test_sweep_dir_default_laws_and_cli(tmp_path, capsys):
     from harness.fit.api import _default_laws
     from harness.fit.cli import main

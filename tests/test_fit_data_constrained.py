@@ -51,6 +51,7 @@ def repeated_runs(noise: float, seed: int) -> Points:
     return Points(n=n, d=d, c=6 * n * d, loss=loss, labels=[f"r{i}" for i in range(len(n))], unique_tokens=u)
 
 
+@pytest.mark.slow
 def test_recovers_decay_constants_within_intervals():
     pts = repeated_runs(noise=0.003, seed=0)
     f = DataConstrainedFit(n_bootstrap=200, seed=0).fit(pts)
@@ -69,6 +70,7 @@ def test_recovers_decay_constants_within_intervals():
     assert lo < float(f.predict(1e9, 2e10)) < hi
 
 
+@pytest.mark.slow
 def test_api_fits_repeated_runs_with_both_laws():
     from harness.fit.api import fit_points
     # On these runs some approach-3 resamples run off to A = exp(>700); they used to crash the whole fit.

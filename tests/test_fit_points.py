@@ -73,6 +73,7 @@ def sweep(tmp_path):
     return tmp_path / "sw"
 
 
+@pytest.mark.slow
 def test_sweep_records_and_api(sweep):
     from harness.fit.api import fit_sweep
     pts = load_sweep(sweep, params="non_embedding")
@@ -91,6 +92,7 @@ def test_sweep_records_and_api(sweep):
 EPOCH_A = 0.3658 / (0.3478 + 0.3658)
 
 
+@pytest.mark.slow
 def test_known_bayes_loss_is_the_floor_beside_fitted_e(tmp_path):
     """Synthetic runs carry their validation set's exact Bayes loss: the fit sets E beside it."""
     from harness.fit.anchors import EPOCH

@@ -139,6 +139,7 @@ def test_parameter_on_its_bound_is_said():
         "resamples of these points do not pin it"]
 
 
+@pytest.mark.slow
 def test_kaplan_on_points_without_a_d_dependence_is_one_line_not_a_crash():
     n, d = (a.ravel() for a in np.meshgrid(np.geomspace(1e6, 1e8, 4), np.geomspace(1e8, 1e10, 3)))
     rep = fit_points(Points.from_arrays(n, d, 2 + (1e13 / n) ** 0.08), ["kaplan", "chinchilla"], bootstrap=0)
@@ -181,6 +182,7 @@ def test_fit_laws_typo_stops_the_sweep_before_it_trains(capsys):
 
 
 # -- headlines -----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_holdout_headline_gives_mean_and_max_and_kaplan_labels_its_exponents(tmp_path):
     n, d, c, loss = _isoflop()
     rep = fit_points(Points.from_arrays(n, d, loss), ["chinchilla", "kaplan"], bootstrap=0, holdout=4)
@@ -227,6 +229,7 @@ def _two_sets() -> Points:
                               group=["web"] * len(a) + ["books"] * len(b))
 
 
+@pytest.mark.slow
 def test_two_data_sets_are_not_pooled_by_default_and_by_data_fits_each():
     pts = _two_sets()
     with pytest.raises(FitInputError, match="web and books"):
@@ -247,6 +250,7 @@ def test_notes_reach_stdout(tmp_path, capsys):
     assert "note: dropped the 1 highest-loss points" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_train_set_picks_one_open_lm_data_set_and_by_data_fits_each(shared_data, tmp_path, capsys):
     folder = str(shared_data / "gadre_scaling")
     assert main([folder, "--train-set", "rpj", "--law", "chinchilla", "--bootstrap", "0",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from harness.fit.anchors import EPOCH
 from harness.fit.api import fit_points, write_outputs
 from harness.fit.points import Points
 
 
+@pytest.mark.slow
 def test_plots_and_markdown(tmp_path):
     rng = np.random.default_rng(0)
     n_l, d_l, c_l = [], [], []
