@@ -263,3 +263,17 @@ def test_train_set_picks_one_open_lm_data_set_and_by_data_fits_each(shared_data,
     assert main([folder, "--by-data", "--law", "chinchilla", "--bootstrap", "0", "--json", str(tmp_path / "all.json")]) == 0
     laws = json.loads((tmp_path / "all.json").read_text())["laws"]
     assert sorted(r["dataset"] for r in laws) == ["c4_original", "rpj", "rw_original"]
+
+
+def test_shared_exponents_do_not_depend_on_the_units_of_n_and_d():
+    from harness.fit.laws.shared import SharedExponentFit
+
+    pts = _two_sets()
+    k = 1e20
+    big = Points.from_arrays(pts.n * k, pts.d * k, pts.loss, group=pts.group)
+    a, b = SharedExponentFit().fit(pts), SharedExponentFit().fit(big)
+    for key in ("alpha", "beta"):  # before issue 9: alpha 0.3501 against 0.3507
+        assert b.params_[key] == pytest.approx(a.params_[key], rel=1e-4), key
+    ga, gb = a.details_["groups"]["web"], b.details_["groups"]["web"]
+    assert gb["E"] == pytest.approx(ga["E"], rel=1e-4)
+    assert gb["A"] == pytest.approx(ga["A"] * k ** a.params_["alpha"], rel=1e-3)

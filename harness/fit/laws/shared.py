@@ -8,12 +8,14 @@ data do not distinguish the slopes.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.optimize import minimize
 
 from harness.fit.errors import FitInputError, InsufficientData
-from harness.fit.law import Law
-from harness.fit.laws.chinchilla import ChinchillaFit, theta_to_params
+from harness.fit.law import Law, scale
+from harness.fit.laws.chinchilla import ChinchillaFit, theta_to_params, to_units
 from harness.fit.objective import DEFAULT_DELTA, huber, huber_grad
 from harness.fit.points import Points
 from harness.fit.results import percentile_ci
@@ -74,7 +76,10 @@ class SharedExponentFit(Law):
         if counts.min() < 6:
             raise InsufficientData(f"every group needs 6 or more points for its own fit; smallest has {counts.min()}")
         self._gi = gi
-        self._logs = (np.log(points.n), np.log(points.d), np.log(points.loss))
+        # The joint fit runs on N and D in units of their geometric means (so it does not depend
+        # on the units of N and D); theta_ is in those units and group_params converts back.
+        self._log_s = (math.log(scale(points.n)), math.log(scale(points.d)))
+        self._logs = (np.log(points.n) - self._log_s[0], np.log(points.d) - self._log_s[1], np.log(points.loss))
         self.separate_ = {}
         sep_obj = 0.0
         # One full 4,500-start grid on the pooled points; each group then starts from the pooled
@@ -89,7 +94,7 @@ class SharedExponentFit(Law):
             sep_obj += f.objective_
         self.separate_objective_ = sep_obj
         starts = []
-        thetas = np.array([f.theta_ for f in self.separate_.values()])
+        thetas = to_units(np.array([f.theta_ for f in self.separate_.values()]), -self._log_s[0], -self._log_s[1])
         for al, be in [thetas[:, 3:].mean(axis=0), *thetas[:, 3:]]:
             starts.append(np.concatenate([[al, be], thetas[:, 0], thetas[:, 1], thetas[:, 2]]))
         best = None
@@ -118,7 +123,8 @@ class SharedExponentFit(Law):
     def group_params(self, k: int):
         G = len(self.groups_)
         t = self.theta_
-        return theta_to_params(np.array([t[2 + k], t[2 + G + k], t[2 + 2 * G + k], t[0], t[1]]))
+        return theta_to_params(to_units(np.array([t[2 + k], t[2 + G + k], t[2 + 2 * G + k], t[0], t[1]]),
+                                        *self._log_s))
 
     def predict_points(self, points: Points) -> np.ndarray:
         if not points.group:
