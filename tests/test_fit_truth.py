@@ -277,3 +277,16 @@ def test_shared_exponents_do_not_depend_on_the_units_of_n_and_d():
     ga, gb = a.details_["groups"]["web"], b.details_["groups"]["web"]
     assert gb["E"] == pytest.approx(ga["E"], rel=1e-4)
     assert gb["A"] == pytest.approx(ga["A"] * k ** a.params_["alpha"], rel=1e-3)
+
+
+def test_data_constrained_fit_does_not_depend_on_the_units_of_n_and_d():
+    from tests.test_fit_data_constrained import repeated_runs
+    from harness.fit.laws.data_constrained import DataConstrainedFit
+
+    pts, k = repeated_runs(noise=0.003, seed=0), 1e20
+    big = Points(n=pts.n * k, d=pts.d * k, c=pts.c * k * k, loss=pts.loss, labels=pts.labels,
+                 unique_tokens=pts.unique_tokens * k)
+    a, b = DataConstrainedFit().fit(pts).params_, DataConstrainedFit().fit(big).params_
+    for key in ("E", "alpha", "beta", "R_D_star", "R_N_star"):  # before issue 9: E moved by 2e-5
+        assert b[key] == pytest.approx(a[key], rel=5e-6), key
+    assert b["A"] == pytest.approx(a["A"] * k ** a["alpha"], rel=1e-4)

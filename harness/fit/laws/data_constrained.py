@@ -28,8 +28,8 @@ from scipy.optimize import minimize
 
 from harness.fit.anchors import MUENNIGHOFF
 from harness.fit.errors import InsufficientData
-from harness.fit.law import Law
-from harness.fit.laws.chinchilla import ChinchillaFit, lse_samples, theta_to_params
+from harness.fit.law import Law, scale
+from harness.fit.laws.chinchilla import ChinchillaFit, lse_samples, theta_to_params, to_units
 from harness.fit.multistart import batched_lbfgs
 from harness.fit.objective import DEFAULT_DELTA, huber
 from harness.fit.points import Points
@@ -124,13 +124,16 @@ class DataConstrainedFit(Law):
         return super().fit(points)
 
     def _fit(self, points: Points) -> None:
-        u = points.unique_tokens
-        self._n, self._d = points.n, points.d
-        self._u = np.asarray(u, dtype=float)
+        u = np.asarray(points.unique_tokens, dtype=float)
+        # Fitted on N and D (and U) in units of their geometric means, so that the answer does not
+        # depend on the units of N and D; theta_ is converted back, R_D* and R_N* have no unit.
+        s_n, s_d = scale(points.n), scale(points.d)
+        self._log_s = (math.log(s_n), math.log(s_d))
+        self._n, self._d, self._u = points.n / s_n, points.d / s_d, u / s_d
         self._ll = np.log(points.loss)
-        fresh = ~np.isfinite(self._u) | (points.d <= self._u)
+        fresh = ~np.isfinite(u) | (points.d <= u)
         base_pts = points.subset(np.flatnonzero(fresh)) if fresh.sum() >= 6 else points
-        base = ChinchillaFit(delta=self.delta).fit(base_pts).theta_
+        base = self._norm(ChinchillaFit(delta=self.delta).fit(base_pts).theta_)
 
         # Nine starts over the decay constants, run together; the best is polished by scipy with bounds.
         starts = np.array([np.concatenate([base, [math.log(rd), math.log(rn)]])
@@ -145,7 +148,8 @@ class DataConstrainedFit(Law):
         best = minimize(obj, x0, method="L-BFGS-B",
                         bounds=[(None, None)] * 3 + [(1e-6, 3), (1e-6, 3), LOG_STAR_BOUNDS, LOG_STAR_BOUNDS],
                         options={"maxiter": 5000, "ftol": 1e-14, "gtol": 1e-10})
-        self.theta_, self.objective_, self.converged_ = best.x, float(best.fun), bool(best.success)
+        self._theta_norm = best.x
+        self.theta_, self.objective_, self.converged_ = self._raw(best.x), float(best.fun), bool(best.success)
         self.message_ = str(best.message)
         self.chinchilla_ = p = theta_to_params(self.theta_[:5])
         self.boot_theta_ = self._bootstrap(self.n_bootstrap) if self.n_bootstrap > 0 else None
@@ -158,6 +162,12 @@ class DataConstrainedFit(Law):
             self.warnings_.append(f"L-BFGS-B did not converge: {self.message_}")
         n_boot = 0 if self.boot_theta_ is None else int(np.isfinite(self.boot_theta_).all(axis=1).sum())
         self.details_ = {"published": dict(MUENNIGHOFF), "n_bootstrap": n_boot}
+
+    def _norm(self, theta: np.ndarray) -> np.ndarray:
+        return to_units(theta, -self._log_s[0], -self._log_s[1])
+
+    def _raw(self, theta: np.ndarray) -> np.ndarray:
+        return to_units(theta, self._log_s[0], self._log_s[1])
 
     def _objective(self, theta: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         """Summed Huber loss on log residuals, per row of theta (S, 7); weights (S, n) are resample counts."""
@@ -195,11 +205,11 @@ class DataConstrainedFit(Law):
         out = np.full((n_boot, 7), np.nan)
         for lo in range(0, n_boot, self.boot_chunk):
             w = counts[lo: lo + self.boot_chunk]
-            x0 = np.tile(self.theta_, (len(w), 1))
+            x0 = np.tile(self._theta_norm, (len(w), 1))
             res = batched_lbfgs(self._batch_fun(w), x0, ftol=BOOT_FTOL, gtol=BOOT_GTOL, max_iter=2000)
             ok = np.isfinite(res.f)
             out[lo: lo + len(w)][ok] = res.x[ok]
-        return out
+        return self._raw(out)
 
     def predict(self, n: np.ndarray | float, d: np.ndarray | float) -> np.ndarray:
         """Loss on fresh data (no repetition): U_D = D."""
