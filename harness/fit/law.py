@@ -15,9 +15,16 @@ The interface (scikit-learn style)::
         can_allocate = True             # implements n_opt(c), d_opt(c), optimal_loss(c)
         pools_datasets = False          # True only for laws fitting several data sets jointly
         min_points = 5                  # fewer: InsufficientData (skipped, or one-line error)
-        n_params = 4                    # free parameters: fewer points than this is refused
-        bounds = {"alpha": (0, 5)}      # a learned parameter ending on a bound is warned about
+        n_params = 4                    # free parameters: n_params + 1 points at least, else refused
+        bounds = {"alpha": (0, 5)}      # a parameter (or its interval) ending on a bound is warned about
         vary = ("n", "d")               # inputs that must take 2+ distinct values (else a warning)
+        order = 35                      # place in the default list and the report
+        headline_keys = ("alpha", "E")  # parameters on the stdout line (default: all)
+        param_labels = {"alpha": "α"}   # readable names in tables and the headline
+
+        @classmethod
+        def default_for(cls, points):   # fitted when no law is named and this says True
+            return True
 
         def __init__(self, n_bootstrap=0, ci_level=0.95, seed=0, my_setting=1.0):
             super().__init__(n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed)
