@@ -34,13 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--law", action="append", choices=law_names(), help="law(s) to fit (repeatable; default: what the data supports)")
     p.add_argument("--n-col", default="N"); p.add_argument("--d-col", default="D")
     p.add_argument("--c-col", default="C"); p.add_argument("--loss-col", default="loss")
-    p.add_argument("--group-col", default=None, help="CSV column naming each point's group (shared-exponent fit)")
+    p.add_argument("--group-col", default=None, help="CSV column naming each point's data set (kept apart; --by-data or --law shared)")
     p.add_argument("--unique-col", default=None, help="CSV column of unique tokens (data-constrained fit)")
     p.add_argument("--val-set", default="c4_val", help="open_lm results: which validation set's loss to use")
     p.add_argument("--train-set", default=None, metavar="NAME",
                    help="open_lm results: keep only the runs trained on this data set (dataset_name)")
     p.add_argument("--by-data", action="store_true",
-                   help="fit every law to each data set on its own (one report section per data set)")
+                   help="fit every law to each data set on its own: one report.md section per data set, each "
+                        "result in fit.json carries its \"dataset\", a law's own plots are <name>_<data set>.png")
     p.add_argument("--params", choices=PARAM_CHOICES, default="total", help="run records: which N")
     p.add_argument("--flops", choices=FLOP_CHOICES, default="6ND", help="run records: which FLOP convention is C")
     p.add_argument("--drop-highest-loss", type=int, default=0, metavar="K", help="drop the K highest losses first")
