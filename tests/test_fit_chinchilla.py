@@ -105,3 +105,19 @@ def test_inference_aware_optimum():
     assert heavy.n < none.n and heavy.d > none.d
     assert float(p.loss(heavy.n, heavy.d)) == pytest.approx(target, rel=1e-9)
     assert heavy.total_flops < heavy.chinchilla_total_flops
+
+
+def test_start_grid_sits_where_epochs_does_relative_to_the_points():
+    """Epoch's grid is written for Hoffmann's runs; in the fit's units it is moved by their scale
+    only, so on any points the starts are the same place relative to the points (not shifted by
+    the points' own scale a second time)."""
+    from harness.fit.laws.chinchilla import REF_D, REF_N, to_units
+
+    true = LawParams(E=1.9, A=400.0, B=1500.0, alpha=0.33, beta=0.30)
+    pts = _synthetic(true, 60, 0.003, seed=2)
+    f = ChinchillaFit().fit(pts)
+    best = np.array(f.grid_report_.best_start)
+    # best_start is reported in the points' units; in Epoch's it is one of their grid points.
+    in_epoch_units = to_units(to_units(best, -np.log(f.details_["units"]["N"]), -np.log(f.details_["units"]["D"])),
+                              np.log(REF_N), np.log(REF_D))
+    assert any(np.allclose(in_epoch_units, g, atol=1e-6) for g in epoch_grid())

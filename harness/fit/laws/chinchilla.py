@@ -51,9 +51,10 @@ def epoch_grid() -> np.ndarray:
     return np.array(list(itertools.product(ab, ab, e, ex, ex)), dtype=float)
 
 
-# Geometric-mean N and D of the 240 Hoffmann runs the Epoch replication fits: the scale at which
-# their start grid is written.
-REF_N, REF_D = 1.0e9, 2.0e10
+# Geometric-mean N and D of the 240 Hoffmann runs the Epoch replication fits (their CSV less the
+# 5 highest losses): the scale at which their start grid is written. On those runs every start
+# is exactly theirs; on any other points it sits at the same place relative to the points.
+REF_N, REF_D = 8.4875623e8, 1.6944877e10
 
 
 def to_units(theta: np.ndarray, log_sn: float, log_sd: float) -> np.ndarray:
@@ -119,8 +120,10 @@ class ChinchillaFit(Law):
     def _fit(self, points: Points) -> None:
         # Fit in units of the points' own geometric means; the grid (raw units) moves with them.
         self._log_s = (math.log(scale(points.n)), math.log(scale(points.d)))
-        grid = epoch_grid() if self.grid is None else np.asarray(self.grid, dtype=float)
-        grid_norm = self._norm(to_units(grid, -math.log(REF_N), -math.log(REF_D))) if self.grid is None else self._norm(grid)
+        if self.grid is None:  # Epoch's grid, moved from their runs' units to the fit's
+            grid_norm = to_units(epoch_grid(), -math.log(REF_N), -math.log(REF_D))
+        else:  # a grid given in the points' own units
+            grid_norm = self._norm(np.asarray(self.grid, dtype=float))
         self._logs = (np.log(points.n) - self._log_s[0], np.log(points.d) - self._log_s[1], np.log(points.loss))
         ln, ld, ll = self._logs
         # 500 iterations: on the data sets tried, starts still running by then are stuck on Huber
