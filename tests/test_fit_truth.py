@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from harness.fit.allocation import LawParams
-from harness.fit.anchors import EPOCH
 from harness.fit.api import fit_points, write_outputs
 from harness.fit.cli import main
 from harness.fit.errors import FitInputError
