@@ -229,6 +229,7 @@ def _two_sets() -> Points:
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 def test_two_data_sets_are_not_pooled_by_default_and_by_data_fits_each():
     pts = _two_sets()
     with pytest.raises(FitInputError, match="web and books"):
@@ -250,6 +251,7 @@ def test_notes_reach_stdout(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 def test_train_set_picks_one_open_lm_data_set_and_by_data_fits_each(shared_data, tmp_path, capsys):
     folder = str(shared_data / "gadre_scaling")
     assert main([folder, "--train-set", "rpj", "--law", "chinchilla", "--bootstrap", "0",
@@ -264,6 +266,7 @@ def test_train_set_picks_one_open_lm_data_set_and_by_data_fits_each(shared_data,
     assert sorted(r["dataset"] for r in laws) == ["c4_original", "rpj", "rw_original"]
 
 
+@pytest.mark.slow
 def test_shared_exponents_do_not_depend_on_the_units_of_n_and_d():
     from harness.fit.laws.shared import SharedExponentFit
 
@@ -278,6 +281,7 @@ def test_shared_exponents_do_not_depend_on_the_units_of_n_and_d():
     assert gb["A"] == pytest.approx(ga["A"] * k ** a.params_["alpha"], rel=1e-3)
 
 
+@pytest.mark.slow
 def test_data_constrained_fit_does_not_depend_on_the_units_of_n_and_d():
     from tests.test_fit_data_constrained import repeated_runs
     from harness.fit.laws.data_constrained import DataConstrainedFit
