@@ -11,7 +11,8 @@ import numpy as np
 
 @dataclass
 class Allocation:
-    """Compute-optimal allocation N_opt = G (C/6)^a, D_opt = G^-1 (C/6)^b (or a direct fit)."""
+    """Compute-optimal N_opt and D_opt at each budget C, in the points' FLOP convention (under 6ND,
+    N_opt = G (C/6)^a and D_opt = G^-1 (C/6)^b for approach 3; a direct fit for approaches 1, 2)."""
 
     a: float
     b: float
