@@ -26,7 +26,9 @@ faults again (where a kill lands in a run still depends on the machine's speed).
 After each scenario's recovery step (the restart a user would do), it counts, per planned run:
 
   completed   a whole record (strict JSON) in the expected status (completed; diverged where asked)
-  lost        no whole record after recovery, although the run was started
+  lost        no whole record after recovery, although the run was started; or (unwritable, mid-run)
+              a run that trained to its end and whose result was kept nowhere, so that only
+              training it again recovers it
   duplicated  trained to its end more than once (two "run <id>: completed" lines in the logs),
               or two records for one planned run
   tracebacks  "Traceback (most recent call last)" in any process's stdout or stderr
@@ -412,6 +414,11 @@ def sc_kill_run(ctx: Ctx) -> None:
         again = ctx.run(args)
         ctx.check("a further start trains nothing", ALREADY.search(again.text()) is not None)
     ctx.check("no checkpoint left behind", not ctx.ckpts("kr"))
+    umask = os.umask(0)
+    os.umask(umask)
+    modes = {oct(f.stat().st_mode & 0o777) for f in ctx.record_files("kr")}
+    # Others on a shared filesystem read records as they read any file the user writes.
+    ctx.check("the record's mode follows the umask", modes == {oct(0o666 & ~umask)}, f"modes {modes}")
     ctx.count({f"tokens={LONG}": tokens_is(LONG)}, ["kr"])
 
 
@@ -560,6 +567,11 @@ def sc_unwritable(ctx: Ctx) -> None:
                   p.rc != 0 and TB not in err and bool(kept), f"rc {p.rc}; {err.strip()[-300:]}")
         whole = [k for k in kept if k.exists() and (strict_record(k) or {}).get("status") == "completed"]
         ctx.check("mid-run: that file holds the whole completed record", bool(whole))
+        if not whole and not ctx.record_files("um"):
+            # The run trained to its end and its result is nowhere: the restart can only train it
+            # again, so the finished work is lost even though a record appears after recovery.
+            ctx.result.lost += 1
+            ctx.note("mid-run: the finished run's result was discarded (only retraining recovers it)")
         restore(ctx)
         for k in whole:  # as the message tells the user
             shutil.move(str(k), str(ctx.runs("um") / f"{strict_record(k)['run_id']}.json"))
@@ -744,6 +756,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenarios", default="", help=f"comma-separated subset of {', '.join(SCENARIOS)}")
     ap.add_argument("--out", default=str(ROOT / "results" / "reliability"), help="where the .json/.md go")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folders (their path is printed)")
+    ap.add_argument("--note", default="", help="a line recorded with the figures (e.g. which tree was tested)")
     a = ap.parse_args(argv)
     names = [s for s in a.scenarios.split(",") if s] or list(SCENARIOS)
     unknown = [s for s in names if s not in SCENARIOS]
@@ -779,7 +792,7 @@ def main(argv: list[str] | None = None) -> int:
           f"({t['seconds']:.0f}s) -> goal {'met' if goal else 'NOT met'}")
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    doc = {"command": cmd, "started_at": started, "machine": machine(), "quick": a.quick, "seed": a.seed,
+    doc = {"command": cmd, "note": a.note, "started_at": started, "machine": machine(), "quick": a.quick, "seed": a.seed,
            "totals": t, "goal_met": goal,
            "scenarios": [vars(r) for r in results]}
     (out / "fault_inject.json").write_text(json.dumps(doc, indent=1) + "\n")
@@ -788,7 +801,7 @@ def main(argv: list[str] | None = None) -> int:
     (out / "fault_inject.md").write_text(
         f"# Fault injection\n\n`{cmd}` (started {started}; {m['platform']}, {m['cpus']} CPUs, Python {m['python']}, "
         f"torch {m['torch']}, {'as root' if m['root'] else 'not root'}; commit {m['git_commit']}, harness/ "
-        f"{m['harness_tree']}).\n\n"
+        f"{m['harness_tree']}).\n\n" + (f"{a.note}\n\n" if a.note else "") +
         "Definitions and scenarios: the docstring of scripts/fault_inject.py. Goal: 0 lost, 0 duplicated, "
         "0 tracebacks.\n\n" + table(results) + "\n\n"
         f"**Summary:** {t['completed']}/{t['planned']} runs completed, {t['lost']} lost, {t['duplicated']} "
