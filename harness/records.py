@@ -143,8 +143,21 @@ def lock_path(out_dir: str | os.PathLike, sweep_name: str, run_id: str) -> Path:
 
 # Keys that say where a run writes or how it reports, never what it computes: they stay out of
 # the run_id so the same run found under another device or logger is still the same run.
+# Where things are, not what is computed: the token cache's folder (it also differs per machine,
+# $HOME or $HARNESS_CACHE) names no part of the result.
 RUN_ID_EXCLUDED = ("out_dir", "sweep_name", "logging", "sweep", "device", "train.threads",
-                   "train.checkpoint_interval_seconds", "model.name")
+                   "train.checkpoint_interval_seconds", "model.name", "data.cache_dir")
+
+
+def portable_config(d: dict[str, Any]) -> dict[str, Any]:
+    """The config as a record keeps it: the default cache folder under $HOME is written ``~/...``,
+    so a record committed to a repository names no folder of the machine that trained it."""
+    data = d.get("data")
+    home = os.path.expanduser("~")
+    if isinstance(data, dict) and isinstance(data.get("cache_dir"), str) and home not in ("", "/") \
+            and (data["cache_dir"] == home or data["cache_dir"].startswith(home + os.sep)):
+        d = {**d, "data": {**data, "cache_dir": "~" + data["cache_dir"][len(home):]}}
+    return d
 
 
 def run_id_of(cfg: Any) -> str:
@@ -169,6 +182,9 @@ def run_id_of(cfg: Any) -> str:
         from harness.data.text import local_content_identity
 
         d["data_content"] = local_content_identity(list(data["paths"]))
+        # The content names the data; where the files sit ($HARNESS_SHARED_DATA, a relative
+        # path) does not, so the same corpus has one id on every machine.
+        data.pop("paths")
     blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

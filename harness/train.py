@@ -261,7 +261,7 @@ def _one_line(e: BaseException) -> str:
 def _failed_record(cfg: Config, run_id: str, reason: str, started: str, log: Log) -> records.RunRecord:
     """A run that failed before training started: what is known, and why it failed."""
     rec = records.RunRecord(
-        run_id=run_id, status="failed", reason=reason, sweep_name=cfg.sweep_name, config=as_dict(cfg),
+        run_id=run_id, status="failed", reason=reason, sweep_name=cfg.sweep_name, config=records.portable_config(as_dict(cfg)),
         shape={}, params={}, tokens=0, steps=0, flops={}, val_loss=None, bayes_loss=None, curve=[],
         wall_seconds=0.0, tokens_per_second=None, mfu=None, peak_flops=None, device_name="",
         torch_version=torch.__version__, git_commit=git_commit(), data_fingerprint="",
@@ -400,7 +400,7 @@ def _train(cfg: Config, run_id: str, log: Log) -> records.RunRecord:
     tps = tokens_done / state.train_seconds if state.train_seconds > 0 else None
     mfu = (per_token["chinchilla"] * tps / peak) if (tps and peak) else None
     rec = records.RunRecord(
-        run_id=run_id, status=status, reason=reason, sweep_name=cfg.sweep_name, config=as_dict(cfg),
+        run_id=run_id, status=status, reason=reason, sweep_name=cfg.sweep_name, config=records.portable_config(as_dict(cfg)),
         shape=vars(shape).copy(), params=vars(counts).copy(), tokens=tokens_done, steps=state.step,
         flops={k: per_token[k] * tokens_done for k in CONVENTIONS}, val_loss=val_loss,
         bayes_loss=data.bayes_loss, curve=[records.CurvePoint(**p) for p in state.curve],
