@@ -15,6 +15,9 @@ EPILOG = """examples:
   harness-fit svg_extracted_data.csv --n-col "Model Size" --c-col "Training FLOP" --drop-highest-loss 5
   harness-fit ../gadre_scaling --train-set rpj --law gadre   # one training set of an open_lm folder
   harness-fit ../gadre_scaling --by-data                     # every training set on its own
+  harness-fit ../gadre_scaling --train-set rpj --law gadre --holdout 2 \
+      --runs 'rpj-d=*-1.0,rpj-d=96_l=8_h=4-16.0,rpj-open_lm_1b-32.0,rpj-open_lm_7b-1.0'
+                                   # Gadre et al.'s headline: 5 small runs predict the 1.4B and 6.9B runs
 
 Points from several data sets are never pooled by a one-data-set law: name one (--train-set for
 open_lm folders), fit each (--by-data: one report section per data set, headed by its label,
@@ -39,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-set", default="c4_val", help="open_lm results: which validation set's loss to use")
     p.add_argument("--train-set", default=None, metavar="NAME",
                    help="open_lm results: keep only the runs trained on this data set (dataset_name)")
+    p.add_argument("--runs", action="append", default=[], metavar="PATTERNS",
+                   help="keep only points whose label (run id, open_lm run name) matches one of these "
+                        "comma-separated shell patterns (repeatable), e.g. 'rpj-d=*-1.0'")
     p.add_argument("--by-data", action="store_true",
                    help="fit every law to each data set on its own: one report.md section per data set, each "
                         "result in fit.json carries its \"dataset\", a law's own plots are <name>_<data set>.png")
@@ -89,7 +95,8 @@ def run(argv: list[str] | None = None) -> int:
     parts = [load_any(path, n_col=args.n_col, d_col=args.d_col, c_col=args.c_col, loss_col=args.loss_col,
                       group_col=args.group_col, unique_col=args.unique_col, params=args.params,
                       flops=args.flops, val_set=args.val_set, train_set=args.train_set) for path in args.inputs]
-    points = concat(parts).drop_highest_loss(args.drop_highest_loss)
+    patterns = [pat.strip() for arg in args.runs for pat in arg.split(",") if pat.strip()]
+    points = concat(parts).select(patterns).drop_highest_loss(args.drop_highest_loss)
     report = fit_points(points, args.law, bootstrap=args.bootstrap, holdout=args.holdout, at_flops=budgets,
                         predict=args.predict, inference_tokens=args.inference_tokens, seed=args.seed,
                         by_data=args.by_data)

@@ -22,6 +22,7 @@ model's shape under every convention but 6ND, so ``flops_per_token(n)`` reads th
 from __future__ import annotations
 
 import csv
+import fnmatch
 import json
 import math
 from dataclasses import dataclass, field
@@ -140,6 +141,21 @@ class Points:
         keep = np.sort(np.argsort(self.loss, kind="stable")[:-k])
         out = self.subset(keep)
         out.notes.append(f"dropped the {k} highest-loss points")
+        return out
+
+    def select(self, patterns: Sequence[str]) -> "Points":
+        """Only the points whose label (run id, open_lm run name, CSV row label) matches one of the
+        shell-style patterns: a published design picks its runs by name. A pattern that matches
+        nothing is an error, since a typo would otherwise silently shrink the fit."""
+        if not patterns:
+            return self
+        unmatched = [pat for pat in patterns if not any(fnmatch.fnmatchcase(lab, pat) for lab in self.labels)]
+        if unmatched:
+            raise FitInputError(f"--runs {', '.join(unmatched)}: no point of {self.source or 'the input'} "
+                                f"has a matching label (labels look like {self.labels[0]!r})")
+        keep = [i for i, lab in enumerate(self.labels) if any(fnmatch.fnmatchcase(lab, pat) for pat in patterns)]
+        out = self.subset(keep)
+        out.notes.append(f"kept the {len(keep)} of {len(self)} points named by --runs {','.join(patterns)}")
         return out
 
     @property
