@@ -719,11 +719,12 @@ def machine() -> dict[str, Any]:
         tv = torch.__version__
     except ImportError:
         tv = None
+    commit = git("rev-parse", "--short", "HEAD")
     dirty = git("status", "--porcelain", "--untracked-files=no", "--", "harness")
+    tree = ("unknown (not a git checkout)" if commit == "?" else
+            "modified (uncommitted changes under harness/)" if dirty else "clean")
     return {"platform": platform.platform(), "python": platform.python_version(), "torch": tv,
-            "cpus": os.cpu_count(), "root": os.geteuid() == 0,
-            "git_commit": git("rev-parse", "--short", "HEAD"),
-            "harness_tree": "modified (uncommitted changes under harness/)" if dirty else "clean"}
+            "cpus": os.cpu_count(), "root": os.geteuid() == 0, "git_commit": commit, "harness_tree": tree}
 
 
 def table(results: list[Result]) -> str:
