@@ -56,7 +56,9 @@ def test_the_launching_process_is_left_alone():
 
 # -- a grandchild whose parent is SIGKILLed -------------------------------------------------------
 
-def _grandchild(pid_file: str, late: bool) -> None:
+def _grandchild(pid_file: str, late: bool, watchdog: bool) -> None:
+    if watchdog:  # as where prctl is missing (macOS)
+        orphans._set_pdeathsig = lambda sig: False
     parent = mp.parent_process().pid
     if late:  # the parent dies before the job starts: die_with_parent must notice at once
         while os.getppid() == parent:
@@ -66,17 +68,18 @@ def _grandchild(pid_file: str, late: bool) -> None:
     time.sleep(60)
 
 
-def _middle(pid_file: str, late: bool) -> None:
+def _middle(pid_file: str, late: bool, watchdog: bool) -> None:
     ctx = mp.get_context("fork")
-    ctx.Process(target=_grandchild, args=(pid_file, late)).start()
+    ctx.Process(target=_grandchild, args=(pid_file, late, watchdog)).start()
     time.sleep(60)
 
 
 @linux_only
-@pytest.mark.parametrize("late", [False, True], ids=["parent-dies-later", "parent-already-gone"])
-def test_a_job_process_dies_with_its_parent(tmp_path, late):
+@pytest.mark.parametrize("late,watchdog", [(False, False), (True, False), (False, True)],
+                         ids=["parent-dies-later", "parent-already-gone", "watchdog-without-prctl"])
+def test_a_job_process_dies_with_its_parent(tmp_path, late, watchdog):
     pid_file = tmp_path / "grandchild"
-    middle = mp.get_context("fork").Process(target=_middle, args=(str(pid_file), late))
+    middle = mp.get_context("fork").Process(target=_middle, args=(str(pid_file), late, watchdog))
     middle.start()
     try:
         grandchild = None
@@ -89,7 +92,7 @@ def test_a_job_process_dies_with_its_parent(tmp_path, late):
         if not late:
             while not pid_file.exists() and time.monotonic() < deadline:
                 time.sleep(0.02)
-            assert pid_file.read_text().split() == [str(grandchild), "prctl"]
+            assert pid_file.read_text().split() == [str(grandchild), "watchdog" if watchdog else "prctl"]
         os.kill(middle.pid, signal.SIGKILL)
         middle.join(10)
         assert _wait_dead([grandchild]) == []
