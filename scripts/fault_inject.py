@@ -216,8 +216,7 @@ class Ctx:
         for proc in self.procs:
             for pid in [proc.popen.pid, *_session_members(proc.popen.pid)]:
                 _kill(pid)
-            with_timeout = proc.popen.poll() is None
-            if with_timeout:
+            if proc.popen.poll() is None:
                 proc.popen.wait(10)
         for f in reversed(self.undo):
             try:
@@ -275,7 +274,8 @@ class Ctx:
         a run_id in `retrained` lost its record to an injected fault, so it may train twice."""
         recs = [r for s in sweeps for r in self.records(s)]
         done = self.completions()
-        dup_ids: set[tuple] = {k for k, n in done.items() if (k[0] in sweeps or k[0] is None) and n > (2 if k[1] in retrained else 1)}
+        dup_ids: set[tuple] = {k for k, n in done.items()
+                               if (k[0] in sweeps or k[0] is None) and n > (2 if k[1] in retrained else 1)}
         res = self.result
         res.planned += len(planned)
         for label, match in planned.items():
@@ -793,7 +793,8 @@ def main(argv: list[str] | None = None) -> int:
           f"({t['seconds']:.0f}s) -> goal {'met' if goal else 'NOT met'}")
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    doc = {"command": cmd, "note": a.note, "started_at": started, "machine": machine(), "quick": a.quick, "seed": a.seed,
+    doc = {"command": cmd, "note": a.note, "started_at": started, "machine": machine(), "quick": a.quick,
+           "seed": a.seed,
            "totals": t, "goal_met": goal,
            "scenarios": [vars(r) for r in results]}
     (out / "fault_inject.json").write_text(json.dumps(doc, indent=1) + "\n")
