@@ -419,6 +419,13 @@ def sc_kill_run(ctx: Ctx) -> None:
     modes = {oct(f.stat().st_mode & 0o777) for f in ctx.record_files("kr")}
     # Others on a shared filesystem read records as they read any file the user writes.
     ctx.check("the record's mode follows the umask", modes == {oct(0o666 & ~umask)}, f"modes {modes}")
+    if resumed_possible and not ctx.quick:
+        # The same run, never killed, in a sweep of its own: resuming must not change the result.
+        ctx.run(ctx.args("kr_ref", f"train.tokens={LONG}"))
+        got = [r.get("val_loss") for r in ctx.records("kr")]
+        ref = [r.get("val_loss") for r in ctx.records("kr_ref")]
+        ctx.check("the resumed run's val_loss equals an uninterrupted run's", got == ref and bool(ref),
+                  f"{got} vs {ref}")
     ctx.count({f"tokens={LONG}": tokens_is(LONG)}, ["kr"])
 
 
