@@ -162,6 +162,30 @@ class LoggingConfig:
 
 
 @dataclass
+class DesignConfig:
+    """An IsoFLOP design (harness/sweep/design.py): for each budget, the dense ladder's shapes
+    within a factor ``span`` of the N_opt(C) a prior predicts. Empty budgets = no design (the
+    preset's hydra.sweeper.params is an ordinary grid). conf/sweep/design/isoflop.yaml wires it in."""
+
+    budgets: list[float] = field(default_factory=list)  # compute budgets C, in train.flops_convention
+    # Where N_opt(C) comes from: chinchilla (D/N = tokens_per_param at the optimum, N_opt ~ C^0.5)
+    # or fit (a committed fit.json's allocation: fit_file, or its numbers fit_c/fit_n_opt/fit_a).
+    prior: str = "chinchilla"
+    tokens_per_param: float = 20.0  # prior=chinchilla: D_opt / N_opt
+    fit_file: Optional[str] = None  # prior=fit: a fit.json to read (relative to the working folder)
+    law: str = "approach2"  # prior=fit with fit_file: whose allocation (approach2, chinchilla, ...)
+    fit_c: Optional[float] = None  # prior=fit without a file: the fit's reference budget C
+    fit_n_opt: Optional[float] = None  # ... its N_opt at fit_c
+    fit_a: Optional[float] = None  # ... and its exponent a (N_opt ~ C^a)
+    fit_source: str = ""  # prior=fit: which fit.json and law the numbers were read from
+    convention: str = "6ND"  # the FLOP convention the prior counts C in (must be train.flops_convention)
+    n_convention: str = "total"  # the N the prior predicts: total | non_embedding
+    span: float = 3.0  # shapes with N in [N_opt / span, N_opt * span]
+    # This run's (budget, shape), "<C>@<dense shape>": set by the sweep, one value per job.
+    point: Optional[str] = None
+
+
+@dataclass
 class SweepConfig:
     """Settings of a multirun as a whole; none of them changes what a single run computes."""
 
@@ -178,6 +202,7 @@ class SweepConfig:
     progress: bool = True  # a line per finished run with a k/n counter
     # Multi-GPU boxes: runs take GPUs round-robin by job number; this many runs may share one GPU.
     runs_per_gpu: int = 1
+    design: DesignConfig = field(default_factory=DesignConfig)  # an IsoFLOP design (empty: none)
 
 
 @dataclass
@@ -243,6 +268,8 @@ def _from_dict(d: dict[str, Any]) -> Config:
     parts = {"model": ModelConfig, "optim": OptimConfig, "schedule": ScheduleConfig,
              "train": TrainConfig, "logging": LoggingConfig, "sweep": SweepConfig}
     kwargs: dict[str, Any] = {k: cls(**(d.get(k) or {})) for k, cls in parts.items()}
+    if isinstance(kwargs["sweep"].design, dict):
+        kwargs["sweep"].design = DesignConfig(**kwargs["sweep"].design)
     kwargs["data"] = data_cls(**data)
     for k in ("seed", "device", "out_dir", "sweep_name"):
         if k in d:

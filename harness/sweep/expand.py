@@ -56,7 +56,12 @@ def job_override_lists(master: DictConfig, task_overrides: Sequence[str]) -> lis
     if target != BASIC_SWEEPER:
         raise SweepError(f"hydra/sweeper: only the basic sweeper's grid can be expanded, not {target}")
     node = OmegaConf.select(master, "hydra.sweeper.params")
-    params = OmegaConf.to_container(node, resolve=False) if node is not None else {}
+    # Resolved, as Hydra resolves the sweeper config when it instantiates it: an IsoFLOP design
+    # writes its (budget, shape) pairs here through a resolver (harness/sweep/design.py).
+    try:
+        params = OmegaConf.to_container(node, resolve=True) if node is not None else {}
+    except Exception as e:  # a resolver error (DesignError) surfaces as one line
+        raise SweepError(_first_line(getattr(e, "__cause__", None) or e)) from None
     sweeper = BasicSweeper(max_batch_size=None, params=params)
     lines = sweeper._parse_config() + list(task_overrides)
     try:

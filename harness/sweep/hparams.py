@@ -78,6 +78,9 @@ def register_resolvers() -> None:
         replace=True)
     OmegaConf.register_new_resolver(
         "hp.warmup", lambda model, mult: warmup_rule(non_embedding_params(model), float(mult)), replace=True)
+    from harness.sweep.design import register_resolvers as register_design_resolvers
+
+    register_design_resolvers()  # design.points, design.flops, design.shape (IsoFLOP designs)
     OmegaConf.register_new_resolver("hp.n", lambda model: non_embedding_params(model), replace=True)
     OmegaConf.register_new_resolver(
         "hp.width", lambda n_layer, target, head=16: width_for(int(n_layer), float(target), int(head)), replace=True)

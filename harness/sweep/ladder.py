@@ -11,6 +11,17 @@ Rule (one rung per factor 2.5 in N, so two rungs make a bit under half a decade)
   to a multiple of 8 below 64, of 16 below 512, of 64 above (friendly to GPU kernels);
 * heads of size 8 below d_model 64, 16 below 512, 64 above.
 
+The dense ladder (``DENSE``, names ``dense_00`` .. ``dense_24``) puts a shape every factor
+sqrt(2.5) ~ 1.58 in N, for IsoFLOP designs that pick several shapes around each budget's optimum
+(harness/sweep/design.py): target N_j = 4e3 * 2.5**(j/2), so every even j has the target of a named
+rung (dense_02 ~ ladder_3xs, dense_08 ~ ladder_s, ...). Same aspect-ratio logic, but at small widths
+a multiple of 8 is too coarse for half-rungs, so each dense shape is the candidate nearest its
+target (in log N) among depths n_layer0 - 1 .. n_layer0 + 1 (never below 2; n_layer0 from the rule
+above) and widths on the same quanta with heads of the same sizes; a shape is never repeated (so
+there is no dense_01: it would be dense_00 again). Dense
+shapes are not YAML files: a design sets model.n_layer/d_model/n_head/name per run from
+``dense_by_name`` (the rule lives here only).
+
 The YAML files ``conf/model/ladder_<name>.yaml`` are generated from this rule
 (``python -m harness.sweep.ladder``) and a test checks they still agree with it, so a shape is
 always readable in its file and never silently drifts from the rule.
@@ -66,6 +77,56 @@ def by_name(name: str) -> Rung:
         if r.name == name:
             return r
     raise KeyError(f"no ladder rung {name!r}; rungs: {', '.join(r.name for r in LADDER)}")
+
+
+DENSE_BASE, DENSE_STEP, DENSE_COUNT = 4e3, math.sqrt(STEP), 25
+
+
+def _head_size(d_model: int) -> int:
+    return 8 if d_model < 64 else (16 if d_model < 512 else 64)
+
+
+def _nonemb(n_layer: int, d_model: int) -> int:
+    from harness.config import ModelConfig
+    from harness.sweep.hparams import non_embedding_params
+
+    return non_embedding_params(ModelConfig(n_layer=n_layer, d_model=d_model, n_head=d_model // _head_size(d_model)))
+
+
+def dense_rung(j: int) -> Rung:
+    """Shape j of the dense ladder (target N = 4e3 * 2.5**(j/2) non-embedding parameters)."""
+    target = DENSE_BASE * DENSE_STEP ** j
+    depth0 = max(2, round((target / (12 * ASPECT ** 2)) ** (1 / 3)))
+    best = None
+    for n_layer in range(max(2, depth0 - 1), depth0 + 2):
+        raw = math.sqrt(target / (12 * n_layer))
+        q = _quantum(raw)
+        for d_model in {q * max(2, math.floor(raw / q)), q * max(2, math.ceil(raw / q))}:
+            miss = abs(math.log(_nonemb(n_layer, d_model) / target)) + 0.02 * abs(n_layer - depth0)
+            if best is None or miss < best[0]:
+                best = (miss, n_layer, d_model)
+    _, n_layer, d_model = best
+    return Rung(f"dense_{j:02d}", j, target, n_layer, d_model, d_model // _head_size(d_model))
+
+
+def _dense() -> tuple[Rung, ...]:
+    out: list[Rung] = []
+    for j in range(DENSE_COUNT):
+        r = dense_rung(j)
+        if out and (r.n_layer, r.d_model) == (out[-1].n_layer, out[-1].d_model):
+            continue  # a repeat of the shape below (dense_01 repeats dense_00: widths of 8 are too coarse there)
+        out.append(r)
+    return tuple(out)
+
+
+DENSE: tuple[Rung, ...] = _dense()
+
+
+def dense_by_name(name: str) -> Rung:
+    for r in DENSE:
+        if r.name == name:
+            return r
+    raise KeyError(f"no dense ladder shape {name!r}; shapes: {DENSE[0].name} .. {DENSE[-1].name}")
 
 
 def ladder_yaml(r: Rung) -> str:

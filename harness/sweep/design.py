@@ -1,0 +1,241 @@
+"""IsoFLOP designs: for each compute budget, the dense ladder's shapes around a predicted optimum.
+
+A preset states budgets and a rule (``sweep.design``, typed by ``harness.config.DesignConfig``),
+not one list of shapes for all budgets: for each budget C, the prior predicts N_opt(C) and the
+design takes every shape of the dense ladder (harness/sweep/ladder.py, about x1.58 apart in N)
+whose N lies in [N_opt / span, N_opt * span]. So each budget's minimum is bracketed by
+construction, as far as the prior is right.
+
+How it runs: Hydra's basic sweeper stays the launcher. The design becomes one swept key,
+``sweep.design.point``, whose values are (budget, shape) pairs written ``<C>@<dense shape>``
+(``1e15@dense_14``); the resolver ``${design.points:...}`` writes that list into
+``hydra.sweeper.params`` and ``${design.flops:...}`` / ``${design.shape:...}`` set train.flops and
+model.* of each job (conf/sweep/design/isoflop.yaml holds the wiring, a preset only states
+``sweep.design``). harness/sweep/expand.py resolves the same params, so harness-plan lists exactly
+the jobs a launch makes. ``sweep.*`` and ``model.name`` are outside the run id: a run is identified
+by its shape and budget, as any other run.
+
+Public API (pure: json, math, harness.flops and the ladder rule; no torch, no Hydra):
+
+``Prior(c_ref, n_ref, a, convention, n_convention, source)``
+    N_opt(C) = n_ref * (C / c_ref) ** a; ``.n_opt(c)``, ``.tokens_per_param(c)`` (= D_opt/N_opt).
+``chinchilla_prior(tokens_per_param=20, convention="6ND")``
+    a constant D/N at the optimum (a = 1/2), Hoffmann et al.'s 20 tokens per parameter.
+``prior_from_fit(path_or_dict, law="approach2")``
+    the allocation a committed fit.json states for one law (n_opt at its reference budget and a).
+``prior_of(design)``
+    the prior a ``DesignConfig`` (or its dict) states.
+``shape_counts(rung, arch, vocab_size, seq_len, tied=True)``
+    a dense or named rung's ``harness.flops.ParamCounts`` for a data set.
+``shapes_around(n_opt, span, n_of)``
+    the dense shapes with n_of(rung) in [n_opt / span, n_opt * span] (n_of: rung -> N).
+``design_points(budgets, prior, span, n_of)``
+    ``Point(budget, rung, n, n_opt)`` for every budget, shapes ascending.
+``bracketed(n_opt, ns, margin=2)``
+    whether sizes ns reach from n_opt / margin or below to n_opt * margin or above.
+``point_label(c, name)`` / ``parse_point(label)``
+    ``1e15@dense_14`` <-> (1e15, "dense_14").
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from harness.sweep.ladder import DENSE, Rung, by_name, dense_by_name
+
+
+class DesignError(ValueError):
+    """A design that cannot be expanded; the message is one line and names the key."""
+
+
+@dataclass(frozen=True)
+class Prior:
+    c_ref: float  # a reference budget (FLOPs in `convention`)
+    n_ref: float  # the predicted N_opt at c_ref (parameters in `n_convention`)
+    a: float  # N_opt grows as C ** a
+    convention: str = "6ND"  # the FLOP convention of C
+    n_convention: str = "total"  # which N: total | non_embedding
+    source: str = ""  # where the numbers come from, for the plan's header
+
+    def n_opt(self, c: float) -> float:
+        return self.n_ref * (c / self.c_ref) ** self.a
+
+    def tokens_per_param(self, c: float) -> float:
+        """D_opt / N_opt at c, with C = 6 N D (the convention of every prior here)."""
+        n = self.n_opt(c)
+        return c / (6.0 * n) / n
+
+
+def chinchilla_prior(tokens_per_param: float = 20.0, convention: str = "6ND") -> Prior:
+    """D_opt = tokens_per_param * N_opt, so C = 6 tpp N^2 and N_opt = sqrt(C / (6 tpp))."""
+    c_ref = 1e18
+    return Prior(c_ref, math.sqrt(c_ref / (6.0 * tokens_per_param)), 0.5, convention, "total",
+                 f"Chinchilla's {tokens_per_param:g} tokens per parameter")
+
+
+def prior_from_fit(fit: str | Path | Mapping[str, Any], law: str = "approach2") -> Prior:
+    """The allocation of one law in a fit.json (a path or its parsed dict): the law's predicted
+    n_opt at its reference budget and its exponent a. Raises DesignError when it has none."""
+    label = str(fit) if not isinstance(fit, Mapping) else str(fit.get("source", "fit.json"))
+    if not isinstance(fit, Mapping):
+        try:
+            fit = json.loads(Path(fit).read_text())
+        except (OSError, ValueError) as e:
+            raise DesignError(f"sweep.design.fit: cannot read {label}: {e}") from None
+    for entry in fit.get("laws", []):
+        if entry.get("law") != law:
+            continue
+        alloc = entry.get("allocation") or {}
+        n_opt = alloc.get("n_opt") or {}
+        if not n_opt or alloc.get("a") is None:
+            break
+        c_key = max(n_opt, key=float)
+        return Prior(float(c_key), float(n_opt[c_key]), float(alloc["a"]),
+                     entry.get("c_convention") or fit.get("c_convention", "6ND"),
+                     fit.get("n_convention", "total"), f"{label} ({law})")
+    raise DesignError(f"sweep.design.law: {label} has no allocation for law {law!r}")
+
+
+def prior_of(design: Any) -> Prior:
+    """The prior a DesignConfig (or a dict of its fields) states."""
+    get = design.get if isinstance(design, Mapping) else (lambda k, d=None: getattr(design, k, d))
+    kind = get("prior", "chinchilla")
+    if kind == "chinchilla":
+        return chinchilla_prior(float(get("tokens_per_param", 20.0)), get("convention", "6ND") or "6ND")
+    if kind == "fit":
+        if get("fit_file"):
+            return prior_from_fit(get("fit_file"), get("law", "approach2"))
+        need = {k: get(k) for k in ("fit_c", "fit_n_opt", "fit_a")}
+        missing = [k for k, v in need.items() if v is None]
+        if missing:
+            raise DesignError(f"sweep.design.{missing[0]}: prior=fit needs fit_file or fit_c, fit_n_opt and fit_a")
+        return Prior(float(need["fit_c"]), float(need["fit_n_opt"]), float(need["fit_a"]),
+                     get("convention", "6ND") or "6ND", get("n_convention", "total") or "total",
+                     get("fit_source", "") or "")
+    raise DesignError(f"sweep.design.prior: {kind!r} is not one of chinchilla, fit")
+
+
+def rung_of(name: str) -> Rung:
+    """A dense (dense_NN) or named (ladder_xx) rung by name."""
+    try:
+        return dense_by_name(name) if name.startswith("dense_") else by_name(name)
+    except KeyError as e:
+        raise DesignError(f"sweep.design.point: {e.args[0]}") from None
+
+
+def shape_counts(r: Rung, arch: str, vocab_size: int, seq_len: int, tied: bool = True):
+    """The rung's parameter counts (harness.flops.ParamCounts) for a data set's vocabulary and context."""
+    from harness.flops import Shape, param_counts
+
+    if arch == "llama":
+        d_ff = 8 * math.ceil(8 * r.d_model / 3 / 8)
+    else:
+        d_ff = 4 * r.d_model
+    return param_counts(Shape(arch=arch, n_layer=r.n_layer, d_model=r.d_model, n_head=r.n_head, d_ff=d_ff,
+                              n_ctx=seq_len, seq_len=seq_len, vocab_size=vocab_size, tied=tied))
+
+
+def shapes_around(n_opt: float, span: float, n_of: Callable[[Rung], float],
+                  ladder: Sequence[Rung] = DENSE) -> list[Rung]:
+    """The ladder's shapes whose N (n_of) is within a factor span of n_opt, ascending."""
+    lo, hi = n_opt / span, n_opt * span
+    return [r for r in ladder if lo <= n_of(r) <= hi]
+
+
+@dataclass(frozen=True)
+class Point:
+    budget: float  # C, in the prior's convention
+    rung: Rung  # the shape
+    n: float  # its N (the prior's convention)
+    n_opt: float  # the prior's N_opt at this budget
+
+    @property
+    def label(self) -> str:
+        return point_label(self.budget, self.rung.name)
+
+
+def design_points(budgets: Iterable[float], prior: Prior, span: float,
+                  n_of: Callable[[Rung], float]) -> list[Point]:
+    if span <= 1:
+        raise DesignError(f"sweep.design.span: must be above 1, got {span:g}")
+    out = []
+    for c in budgets:
+        n_opt = prior.n_opt(float(c))
+        out += [Point(float(c), r, n_of(r), n_opt) for r in shapes_around(n_opt, span, n_of)]
+    return out
+
+
+def bracketed(n_opt: float, ns: Iterable[float], margin: float = 2.0) -> bool:
+    """True when the sizes reach a factor ``margin`` below and above n_opt (so a minimum within
+    that factor of the prediction still has shapes on both sides)."""
+    ns = list(ns)
+    return bool(ns) and min(ns) <= n_opt / margin and max(ns) >= n_opt * margin
+
+
+def fmt_budget(c: float) -> str:
+    """1e15, 3e15, 1.5e16: short, and parseable back to the same float."""
+    mant, exp = f"{c:.4g}".split("e") if "e" in f"{c:.4g}" else (f"{c:.4g}", "0")
+    return f"{mant}e{int(exp)}"
+
+
+def point_label(c: float, name: str) -> str:
+    return f"{fmt_budget(c)}@{name}"
+
+
+def parse_point(label: Any) -> tuple[float, str]:
+    if label is None:
+        raise DesignError("sweep.design.point: unset; a design preset runs as a multirun "
+                          "(harness-train -m sweep=..., harness-plan sweep=...)")
+    c, sep, name = str(label).partition("@")
+    try:
+        return float(c), name if sep else ""
+    except ValueError:
+        raise DesignError(f"sweep.design.point: {label!r} is not <budget>@<shape>") from None
+
+
+# --- Hydra side: the resolvers conf/sweep/design/isoflop.yaml calls ---------------------------
+
+
+def points_of(design: Any, arch: str, vocab_size: int, seq_len: int, tied: bool,
+              flops_convention: str) -> list[Point]:
+    """The design a preset states, for its data (vocabulary and context fix total N)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    if isinstance(design, DictConfig):
+        design = OmegaConf.to_container(design, resolve=True)
+    prior = prior_of(design)
+    if prior.convention != flops_convention:
+        raise DesignError(f"train.flops_convention: the design's prior counts C as {prior.convention}, "
+                          f"not {flops_convention}")
+    budgets = list(design.get("budgets") or [])
+    if not budgets:
+        raise DesignError("sweep.design.budgets: a design needs at least one budget")
+    key = "total" if prior.n_convention == "total" else "non_embedding"
+
+    def n_of(r: Rung) -> float:
+        return getattr(shape_counts(r, arch, vocab_size, seq_len, tied), key)
+
+    return design_points(budgets, prior, float(design.get("span", 3.0)), n_of)
+
+
+def _points_resolver(design, arch, vocab_size, seq_len, tied, conv) -> str:
+    pts = points_of(design, str(arch), int(vocab_size), int(seq_len), str(tied).lower() == "true", str(conv))
+    return ",".join(p.label for p in pts)
+
+
+def _shape_resolver(label, key) -> Any:
+    _, name = parse_point(label)
+    r = rung_of(name)
+    return r.name if key == "name" else getattr(r, str(key))
+
+
+def register_resolvers() -> None:
+    from omegaconf import OmegaConf
+
+    OmegaConf.register_new_resolver("design.points", _points_resolver, replace=True)
+    OmegaConf.register_new_resolver("design.flops", lambda label: parse_point(label)[0], replace=True)
+    OmegaConf.register_new_resolver("design.shape", _shape_resolver, replace=True)
