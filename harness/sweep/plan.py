@@ -298,6 +298,9 @@ def plan(argv: Sequence[str], out=None) -> list[PlannedRun]:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--next"]:  # propose the next runs of a finished sweep (harness/sweep/next_runs.py)
+        from harness.sweep.next_runs import main as next_main
+        sys.exit(next_main(sys.argv[2:]))
     if any(a in ("-h", "--help") for a in sys.argv[1:]):
         print(__doc__)
         return

@@ -1,0 +1,178 @@
+"""harness-plan --next (harness/sweep/next_runs.py) on a synthetic law with a known optimum.
+
+No training: designs are built from numbers (losses from the known law plus seeded noise) and the
+proposal function is called directly. The truth is the approach-3 fit of the committed study's
+first design (results/synthetic_adaptive_cpu/first, rounded): allocation exponent a = β/(α+β).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from harness.fit.laws.chinchilla import ChinchillaFit
+from harness.sweep import next_runs
+from harness.sweep.next_runs import Run, design_from_arrays, propose, rung_params
+
+E, A, B, ALPHA, BETA = 1.15, 67.4, 18370.0, 0.5, 0.73
+A_TRUE = BETA / (ALPHA + BETA)
+RUNGS = dict(rung_params(128, 64))
+NOISE = 0.0065
+
+
+def law(n, c):
+    n = np.asarray(n, float)
+    return E + A / n ** ALPHA + B / (np.asarray(c, float) / (6 * n)) ** BETA
+
+
+def n_opt(c: float) -> float:
+    # dL/dN = 0 on C = 6ND: alpha A / N^alpha = beta B (6N/C)^beta
+    g = (ALPHA * A / (BETA * B)) ** (1 / (ALPHA + BETA))
+    return g * (c / 6) ** (BETA / (ALPHA + BETA))
+
+
+def design(grid: list[tuple[str, float]], seed: int = 0):
+    rng = np.random.default_rng(seed)
+    models = [m for m, _ in grid]
+    n = [RUNGS[m] for m in models]
+    c = [cc for _, cc in grid]
+    return design_from_arrays(n, c, law(n, c) + NOISE * rng.normal(size=len(n)), models=models)
+
+
+FIRST = [(m, c) for c in (1e12, 2e12, 4e12) for m in ("ladder_3xs", "ladder_2xs", "ladder_xs")]
+
+
+def test_the_known_law_leaves_the_largest_budgets_unbracketed():
+    # The premise of the tests below: at 2e12 and 4e12 the lowest loss of the first design's three
+    # shapes is at the largest, ladder_xs, so those minima are not bracketed; at 1e12 it is.
+    shapes = ("ladder_3xs", "ladder_2xs", "ladder_xs")
+    best = {c: shapes[int(np.argmin(law([RUNGS[m] for m in shapes], c)))] for c in (1e12, 2e12, 4e12)}
+    assert best == {1e12: "ladder_2xs", 2e12: "ladder_xs", 4e12: "ladder_xs"}
+    assert RUNGS["ladder_2xs"] < n_opt(2e12) < n_opt(4e12) < RUNGS["ladder_s"]
+    assert A_TRUE == pytest.approx(0.5935, abs=1e-3)
+
+
+def test_proposals_bracket_an_unbracketed_minimum():
+    d = design(FIRST)
+    prop = propose(d, k=2, target="a", n_bootstrap=0)
+    runs = [r for m in prop.moves for r in m.runs]
+    assert [m.kind for m in prop.moves] == ["bracket", "bracket"]
+    # the next rung above the largest shape tried, at each budget whose lowest loss is at that shape
+    assert runs == [Run("ladder_s", RUNGS["ladder_s"], 2e12), Run("ladder_s", RUNGS["ladder_s"], 4e12)]
+    assert all(math.isfinite(m.width) and m.width > 0 for m in prop.moves)
+    assert prop.moves[-1].width < prop.width_now  # bracketing narrows the expected interval
+    again = propose(d, k=2, target="a", n_bootstrap=0)  # deterministic
+    assert [(m.runs, m.width) for m in again.moves] == [(m.runs, m.width) for m in prop.moves]
+
+
+def test_bracket_below_the_smallest_shape():
+    grid = [(m, c) for c in (1e12, 2e12, 4e12) for m in ("ladder_s", "ladder_m", "ladder_l")]
+    prop = propose(design(grid), k=1, target="a", n_bootstrap=0)
+    assert prop.moves[0].kind == "bracket"
+    assert prop.moves[0].runs == (Run("ladder_xs", RUNGS["ladder_xs"], 1e12),)
+
+
+def test_loss_at_a_larger_compute_proposes_a_budget_above_the_largest():
+    # every minimum bracketed (five shapes around each optimum), so no bracketing run is due
+    grid = [(m, c) for c in (1e12, 2e12, 4e12)
+            for m in ("ladder_4xs", "ladder_3xs", "ladder_2xs", "ladder_xs", "ladder_s")]
+    d = design(grid)
+    prop = propose(d, k=3, target="loss@1e14", n_bootstrap=0)
+    runs = [r for m in prop.moves for r in m.runs]
+    assert [m.kind for m in prop.moves] == ["budget"]
+    assert {r.flops for r in runs} == {1e14}
+    # the three rungs around the optimum there: the true N_opt(1e14) lies inside them
+    ns = sorted(r.n for r in runs)
+    assert ns[0] < n_opt(1e14) < ns[-1]
+    assert prop.moves[0].width < prop.width_now
+    # asked about a instead, the same design does not go to 1e14
+    assert all(r.flops < 1e14 for m in propose(d, k=3, target="a", n_bootstrap=0).moves for r in m.runs)
+
+
+def test_flop_budget_and_k_limit_the_proposals():
+    d = design(FIRST)
+    prop = propose(d, k=6, target="a", budget=3e12, n_bootstrap=0)
+    runs = [r for m in prop.moves for r in m.runs]
+    assert sum(r.flops for r in runs) <= 3e12
+    assert runs[0] == Run("ladder_s", RUNGS["ladder_s"], 2e12)
+    assert len([r for m in propose(d, k=4, n_bootstrap=0).moves for r in m.runs]) == 4
+
+
+def test_approach2_target_scores_by_its_bootstrap_on_simulated_runs():
+    prop = propose(design(FIRST), k=2, law="approach2", n_bootstrap=50, draws=2)
+    assert [m.kind for m in prop.moves] == ["bracket", "bracket"]
+    assert all(0 < m.width <= next_runs.FAIL_WIDTH for m in prop.moves)
+    assert any("approach 2's bootstrap" in n for n in prop.notes)
+
+
+def test_bad_input_is_one_line(tmp_path):
+    with pytest.raises(next_runs.NextRunsError, match="loss@C"):
+        propose(design(FIRST), target="loss@x")
+    with pytest.raises(next_runs.NextRunsError, match="approach 2 predicts no loss"):
+        propose(design(FIRST), target="loss@1e14", law="approach2")
+    r = subprocess.run([sys.executable, "-c", "from harness.sweep.plan import main; main()", "--next",
+                        str(tmp_path / "nothing")], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "no such directory" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_commands_reuse_the_sweeps_overrides(tmp_path):
+    # a sweep folder as harness-train -m leaves it: records, and Hydra's multirun.yaml
+    sweep = tmp_path / "first"
+    (sweep / "runs").mkdir(parents=True)
+    (sweep / "hydra" / "2026-01-01_00-00-00").mkdir(parents=True)
+    (sweep / "hydra" / "2026-01-01_00-00-00" / "multirun.yaml").write_text(
+        "hydra:\n  overrides:\n    task:\n    - sweep=synthetic_adaptive_cpu\n    - out_dir=elsewhere\n"
+        "    - sweep_name=first\n    - seed=3\n")
+    d = design(FIRST)
+    d.sweep_dir = sweep
+    prop = propose(d, k=2, n_bootstrap=0)
+    cmds = next_runs.commands(d, prop.moves)
+    assert cmds == [f"harness-train -m sweep=synthetic_adaptive_cpu seed=3 out_dir={tmp_path.as_posix()} "
+                    f"sweep_name=first train.flops=4e+12 model=ladder_s",
+                    f"harness-train -m sweep=synthetic_adaptive_cpu seed=3 out_dir={tmp_path.as_posix()} "
+                    f"sweep_name=first train.flops=2e+12 model=ladder_s"]
+    js = next_runs.to_json(d, prop)
+    assert [r["model"] for r in js["runs"]] == ["ladder_s", "ladder_s"]
+    json.dumps(js)
+
+
+def _interval_width(grid: list[tuple[str, float]], seed: int) -> float:
+    d = design(grid, seed)
+    f = ChinchillaFit(n_bootstrap=200, seed=0).fit(d.points)
+    lo, hi = f.ci_["a"]
+    return hi - lo
+
+
+@pytest.mark.slow
+def test_proposed_runs_shrink_the_interval_of_a_more_than_runs_added_by_hand():
+    """Same first design, 3 more runs each way, losses from the known law + seeded noise, the
+    fitter's own approach-3 bootstrap interval of a; averaged over 4 noise draws."""
+    k = 3
+    by_hand = {
+        # one more shape at each budget: the next rung above the largest, where 2 of 3 minima sit
+        "shape": FIRST + [("ladder_s", c) for c in (1e12, 2e12, 4e12)],
+        # one more budget, twice the largest, on the same three shapes
+        "budget": FIRST + [(m, 8e12) for m in ("ladder_3xs", "ladder_2xs", "ladder_xs")],
+    }
+    widths = {"first": [], "proposed": [], "shape": [], "budget": []}
+    for seed in range(4):
+        first = design(FIRST, seed)
+        prop = propose(first, k=k, target="a", seed=seed)
+        added = [(r.model, r.flops) for m in prop.moves for r in m.runs]
+        assert len(added) == k
+        # the proposal sees only the first design's noisy losses; the new runs get their own draw
+        widths["first"].append(_interval_width(FIRST, seed))
+        widths["proposed"].append(_interval_width(FIRST + added, seed))
+        for name, grid in by_hand.items():
+            widths[name].append(_interval_width(grid, seed))
+    mean = {k_: float(np.mean(v)) for k_, v in widths.items()}
+    assert mean["proposed"] < mean["first"]
+    assert mean["proposed"] < mean["shape"]
+    assert mean["proposed"] < mean["budget"]
