@@ -162,25 +162,33 @@ class LoggingConfig:
 
 
 @dataclass
+class PriorConfig:
+    """Where an IsoFLOP design expects N_opt(C): N_opt = n_opt * (C / c) ** a."""
+
+    # chinchilla: D_opt / N_opt = tokens_per_param at every C (a = 1/2); fit: a fitted allocation,
+    # read from fit_file (a fit.json) or stated as the numbers c, n_opt, a (with their source).
+    kind: str = "chinchilla"
+    tokens_per_param: float = 20.0  # kind=chinchilla: D_opt / N_opt
+    fit_file: Optional[str] = None  # kind=fit: a fit.json to read (relative to the working folder)
+    law: str = "approach2"  # kind=fit with fit_file: whose allocation (approach2, chinchilla, ...)
+    c: Optional[float] = None  # kind=fit without a file: the reference budget C
+    n_opt: Optional[float] = None  # ... N_opt at c
+    a: Optional[float] = None  # ... and the exponent a (N_opt ~ C^a)
+    convention: str = "6ND"  # the FLOP convention C is counted in (must be train.flops_convention)
+    n_convention: str = "total"  # the N it predicts: total | non_embedding
+    source: str = ""  # where the numbers come from (a committed fit.json and law, and why)
+
+
+@dataclass
 class DesignConfig:
     """An IsoFLOP design (harness/sweep/design.py): for each budget, the dense ladder's shapes
-    within a factor ``span`` of the N_opt(C) a prior predicts. Empty budgets = no design (the
-    preset's hydra.sweeper.params is an ordinary grid). conf/sweep/design/isoflop.yaml wires it in."""
+    from N_opt / span to N_opt * span, with N_opt from each prior (several priors: from the
+    smallest prediction / span to the largest * span). Empty budgets = no design (the preset's
+    hydra.sweeper.params is an ordinary grid); conf/sweep/design/isoflop.yaml wires one in."""
 
     budgets: list[float] = field(default_factory=list)  # compute budgets C, in train.flops_convention
-    # Where N_opt(C) comes from: chinchilla (D/N = tokens_per_param at the optimum, N_opt ~ C^0.5)
-    # or fit (a committed fit.json's allocation: fit_file, or its numbers fit_c/fit_n_opt/fit_a).
-    prior: str = "chinchilla"
-    tokens_per_param: float = 20.0  # prior=chinchilla: D_opt / N_opt
-    fit_file: Optional[str] = None  # prior=fit: a fit.json to read (relative to the working folder)
-    law: str = "approach2"  # prior=fit with fit_file: whose allocation (approach2, chinchilla, ...)
-    fit_c: Optional[float] = None  # prior=fit without a file: the fit's reference budget C
-    fit_n_opt: Optional[float] = None  # ... its N_opt at fit_c
-    fit_a: Optional[float] = None  # ... and its exponent a (N_opt ~ C^a)
-    fit_source: str = ""  # prior=fit: which fit.json and law the numbers were read from
-    convention: str = "6ND"  # the FLOP convention the prior counts C in (must be train.flops_convention)
-    n_convention: str = "total"  # the N the prior predicts: total | non_embedding
-    span: float = 3.0  # shapes with N in [N_opt / span, N_opt * span]
+    priors: list[PriorConfig] = field(default_factory=lambda: [PriorConfig()])  # predictions of N_opt(C)
+    span: float = 3.0  # factor around the predicted N_opt that the shapes cover
     # This run's (budget, shape), "<C>@<dense shape>": set by the sweep, one value per job.
     point: Optional[str] = None
 
@@ -269,7 +277,9 @@ def _from_dict(d: dict[str, Any]) -> Config:
              "train": TrainConfig, "logging": LoggingConfig, "sweep": SweepConfig}
     kwargs: dict[str, Any] = {k: cls(**(d.get(k) or {})) for k, cls in parts.items()}
     if isinstance(kwargs["sweep"].design, dict):
-        kwargs["sweep"].design = DesignConfig(**kwargs["sweep"].design)
+        des = dict(kwargs["sweep"].design)
+        des["priors"] = [PriorConfig(**p) for p in des.get("priors", [{}])]
+        kwargs["sweep"].design = DesignConfig(**des)
     kwargs["data"] = data_cls(**data)
     for k in ("seed", "device", "out_dir", "sweep_name"):
         if k in d:

@@ -3,8 +3,8 @@
 A preset states budgets and a rule (``sweep.design``, typed by ``harness.config.DesignConfig``),
 not one list of shapes for all budgets: for each budget C, the prior predicts N_opt(C) and the
 design takes every shape of the dense ladder (harness/sweep/ladder.py, about x1.58 apart in N)
-whose N lies in [N_opt / span, N_opt * span]. So each budget's minimum is bracketed by
-construction, as far as the prior is right.
+covering [N_opt / span, N_opt * span] (those inside and the nearest beyond each end). So each
+budget's minimum is bracketed by construction, as far as the prior is right.
 
 How it runs: Hydra's basic sweeper stays the launcher. The design becomes one swept key,
 ``sweep.design.point``, whose values are (budget, shape) pairs written ``<C>@<dense shape>``
@@ -23,14 +23,18 @@ Public API (pure: json, math, harness.flops and the ladder rule; no torch, no Hy
     a constant D/N at the optimum (a = 1/2), Hoffmann et al.'s 20 tokens per parameter.
 ``prior_from_fit(path_or_dict, law="approach2")``
     the allocation a committed fit.json states for one law (n_opt at its reference budget and a).
-``prior_of(design)``
-    the prior a ``DesignConfig`` (or its dict) states.
+``prior_of(spec)`` / ``priors_of(design)``
+    the prior a ``PriorConfig`` (or its dict) states / every prior of a ``DesignConfig``.
 ``shape_counts(rung, arch, vocab_size, seq_len, tied=True)``
     a dense or named rung's ``harness.flops.ParamCounts`` for a data set.
 ``shapes_around(n_opt, span, n_of)``
-    the dense shapes with n_of(rung) in [n_opt / span, n_opt * span] (n_of: rung -> N).
-``design_points(budgets, prior, span, n_of)``
-    ``Point(budget, rung, n, n_opt)`` for every budget, shapes ascending.
+    the dense shapes covering [n_opt / span, n_opt * span] (n_of: rung -> N): those inside and the
+    nearest one at or beyond each end, so a design reaches a factor span on both sides.
+``design_points(budgets, priors, span, n_of)``
+    ``Point(budget, rung, n, n_opts)`` for every budget: the dense shapes from the smallest
+    prior's N_opt / span to the largest's N_opt * span, ascending.
+``points_of(design, arch, vocab_size, seq_len, tied, flops_convention)``
+    the points of a preset's ``sweep.design`` for its data (total N depends on the vocabulary).
 ``bracketed(n_opt, ns, margin=2)``
     whether sizes ns reach from n_opt / margin or below to n_opt * margin or above.
 ``point_label(c, name)`` / ``parse_point(label)``
@@ -100,23 +104,30 @@ def prior_from_fit(fit: str | Path | Mapping[str, Any], law: str = "approach2") 
     raise DesignError(f"sweep.design.law: {label} has no allocation for law {law!r}")
 
 
-def prior_of(design: Any) -> Prior:
-    """The prior a DesignConfig (or a dict of its fields) states."""
-    get = design.get if isinstance(design, Mapping) else (lambda k, d=None: getattr(design, k, d))
-    kind = get("prior", "chinchilla")
+def prior_of(spec: Any) -> Prior:
+    """The prior one ``PriorConfig`` (or a dict of its fields) states."""
+    get = spec.get if isinstance(spec, Mapping) else (lambda k, d=None: getattr(spec, k, d))
+    kind = get("kind", "chinchilla")
     if kind == "chinchilla":
         return chinchilla_prior(float(get("tokens_per_param", 20.0)), get("convention", "6ND") or "6ND")
     if kind == "fit":
         if get("fit_file"):
             return prior_from_fit(get("fit_file"), get("law", "approach2"))
-        need = {k: get(k) for k in ("fit_c", "fit_n_opt", "fit_a")}
+        need = {k: get(k) for k in ("c", "n_opt", "a")}
         missing = [k for k, v in need.items() if v is None]
         if missing:
-            raise DesignError(f"sweep.design.{missing[0]}: prior=fit needs fit_file or fit_c, fit_n_opt and fit_a")
-        return Prior(float(need["fit_c"]), float(need["fit_n_opt"]), float(need["fit_a"]),
+            raise DesignError(f"sweep.design.priors.{missing[0]}: kind=fit needs fit_file, or c, n_opt and a")
+        return Prior(float(need["c"]), float(need["n_opt"]), float(need["a"]),
                      get("convention", "6ND") or "6ND", get("n_convention", "total") or "total",
-                     get("fit_source", "") or "")
-    raise DesignError(f"sweep.design.prior: {kind!r} is not one of chinchilla, fit")
+                     get("source", "") or "")
+    raise DesignError(f"sweep.design.priors.kind: {kind!r} is not one of chinchilla, fit")
+
+
+def priors_of(design: Any) -> list[Prior]:
+    """The priors of a DesignConfig (or its dict); at least one."""
+    specs = design.get("priors") if isinstance(design, Mapping) else getattr(design, "priors", None)
+    specs = list(specs or [{}])
+    return [prior_of(s) for s in specs]
 
 
 def rung_of(name: str) -> Rung:
@@ -141,31 +152,43 @@ def shape_counts(r: Rung, arch: str, vocab_size: int, seq_len: int, tied: bool =
 
 def shapes_around(n_opt: float, span: float, n_of: Callable[[Rung], float],
                   ladder: Sequence[Rung] = DENSE) -> list[Rung]:
-    """The ladder's shapes whose N (n_of) is within a factor span of n_opt, ascending."""
-    lo, hi = n_opt / span, n_opt * span
-    return [r for r in ladder if lo <= n_of(r) <= hi]
+    """The ladder's shapes covering [n_opt / span, n_opt * span] (by N = n_of(rung)), ascending:
+    every shape inside, plus the nearest one at or beyond each end, so the ends are reached
+    whatever the ladder's spacing (as far as the ladder goes)."""
+    return _cover(n_opt / span, n_opt * span, n_of, ladder)
+
+
+def _cover(lo: float, hi: float, n_of: Callable[[Rung], float], ladder: Sequence[Rung] = DENSE) -> list[Rung]:
+    ns = [n_of(r) for r in ladder]
+    first = max([i for i, n in enumerate(ns) if n <= lo], default=0)
+    last = min([i for i, n in enumerate(ns) if n >= hi], default=len(ns) - 1)
+    return list(ladder[first:last + 1])
 
 
 @dataclass(frozen=True)
 class Point:
-    budget: float  # C, in the prior's convention
+    budget: float  # C, in the priors' convention
     rung: Rung  # the shape
-    n: float  # its N (the prior's convention)
-    n_opt: float  # the prior's N_opt at this budget
+    n: float  # its N (the priors' convention)
+    n_opts: tuple[float, ...]  # each prior's N_opt at this budget
 
     @property
     def label(self) -> str:
         return point_label(self.budget, self.rung.name)
 
 
-def design_points(budgets: Iterable[float], prior: Prior, span: float,
+def design_points(budgets: Iterable[float], priors: Prior | Sequence[Prior], span: float,
                   n_of: Callable[[Rung], float]) -> list[Point]:
+    """For each budget (in order), the dense shapes covering min(N_opt) / span .. max(N_opt) * span
+    over the priors (see shapes_around), ascending."""
     if span <= 1:
         raise DesignError(f"sweep.design.span: must be above 1, got {span:g}")
+    priors = [priors] if isinstance(priors, Prior) else list(priors)
     out = []
     for c in budgets:
-        n_opt = prior.n_opt(float(c))
-        out += [Point(float(c), r, n_of(r), n_opt) for r in shapes_around(n_opt, span, n_of)]
+        n_opts = tuple(p.n_opt(float(c)) for p in priors)
+        lo, hi = min(n_opts) / span, max(n_opts) * span
+        out += [Point(float(c), r, n_of(r), n_opts) for r in _cover(lo, hi, n_of)]
     return out
 
 
@@ -207,19 +230,23 @@ def points_of(design: Any, arch: str, vocab_size: int, seq_len: int, tied: bool,
 
     if isinstance(design, DictConfig):
         design = OmegaConf.to_container(design, resolve=True)
-    prior = prior_of(design)
-    if prior.convention != flops_convention:
-        raise DesignError(f"train.flops_convention: the design's prior counts C as {prior.convention}, "
+    priors = priors_of(design)
+    conv = {p.convention for p in priors}
+    nconv = {p.n_convention for p in priors}
+    if conv != {flops_convention}:
+        raise DesignError(f"train.flops_convention: the design's priors count C as {', '.join(sorted(conv))}, "
                           f"not {flops_convention}")
+    if len(nconv) != 1:
+        raise DesignError("sweep.design.priors.n_convention: the priors predict different N (total and non_embedding)")
     budgets = list(design.get("budgets") or [])
     if not budgets:
         raise DesignError("sweep.design.budgets: a design needs at least one budget")
-    key = "total" if prior.n_convention == "total" else "non_embedding"
+    key = "total" if nconv == {"total"} else "non_embedding"
 
     def n_of(r: Rung) -> float:
         return getattr(shape_counts(r, arch, vocab_size, seq_len, tied), key)
 
-    return design_points(budgets, prior, float(design.get("span", 3.0)), n_of)
+    return design_points(budgets, priors, float(design.get("span", 3.0)), n_of)
 
 
 def _points_resolver(design, arch, vocab_size, seq_len, tied, conv) -> str:

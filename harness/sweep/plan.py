@@ -15,9 +15,25 @@ beyond this device) are not probed: their time is extrapolated from the FLOP rat
 largest probed shape and marked ``~``. The totals line also gives the time at a stated MFU on an
 H100, which is how the *_gpu presets were sized.
 
+Wasted runs are flagged before any compute is spent (column ``flags``, key ``flags`` in jsonl,
+one summary line; ``flag_runs``):
+
+* ``steps``    fewer than plan.min_steps (100) optimizer steps;
+* ``batch``    a batch above what the budget allows: fewer than plan.min_steps steps, and a smaller
+               batch (at most tokens / (min_steps * seq_len) sequences) would give them;
+* ``warmup``   warmup above plan.max_warmup (a quarter) of the run;
+* ``D/N``      tokens per parameter (total N) outside [plan.dn_min, plan.dn_max] = [1, 10000], or
+               for an IsoFLOP design more than a factor plan.dn_slack (4) outside the design's
+               range, each prior's D_opt/N_opt at the budget times span^-2 .. span^2;
+* ``bracket``  an IsoFLOP budget (runs sharing train.flops) whose shapes do not reach a factor
+               plan.bracket (1.5) below and above the N_opt(C) its prior predicts: that minimum cannot
+               be bracketed. The prior is the design's (sweep.design.priors); a plain train.flops
+               grid is judged under the default prior, Chinchilla's 20 tokens per parameter.
+
 Options (``plan.<key>=<value>``, not passed to Hydra): format=table|jsonl, probe=true|false,
 probe_steps=4, overhead_s=1.5 (per-run setup seconds), mfu=0.35 (for the H100 line),
-max_probe_s=10 (skip probing a shape whose probe would take longer than this).
+max_probe_s=10 (skip probing a shape whose probe would take longer than this), and the flag
+thresholds min_steps=100, max_warmup=0.25, dn_min=1, dn_max=10000, dn_slack=4, bracket=1.5.
 """
 
 from __future__ import annotations
@@ -33,7 +49,8 @@ from harness.sweep.expand import Job, SweepError, expand
 
 H100_NAME = "NVIDIA H100 80GB HBM3"
 PLAN_DEFAULTS: dict[str, Any] = {"format": "table", "probe": True, "probe_steps": 4, "overhead_s": 1.5,
-                                 "mfu": 0.35, "max_probe_s": 10.0}
+                                 "mfu": 0.35, "max_probe_s": 10.0, "min_steps": 100, "max_warmup": 0.25,
+                                 "dn_min": 1.0, "dn_max": 10000.0, "dn_slack": 4.0, "bracket": 1.5}
 N_EVALS = 11  # about 10 intermediate evaluations plus the final one (train._auto_interval)
 
 
@@ -46,6 +63,7 @@ class PlannedRun:
     error: str | None = None
     seconds: float | None = None
     extrapolated: bool = False
+    flags: list[str] = field(default_factory=list)  # why the run is (probably) wasted; see flag_runs
 
 
 def parse_args(argv: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
@@ -191,6 +209,104 @@ def estimate(runs: list[PlannedRun], opts: dict[str, Any], log=print) -> dict[st
     return {"probed_shapes": len(rate), "flops_per_second_max": best_rate}
 
 
+@dataclass
+class BudgetCheck:
+    budget: float  # train.flops of the group
+    prior: str  # the prior's source
+    n_opt: float  # its predicted N_opt (total or non-embedding N, as the prior counts)
+    n_lo: float  # the group's smallest and largest N
+    n_hi: float
+    bracketed: bool
+
+
+def _design_of(master: Any, with_budgets: bool = True) -> dict[str, Any] | None:
+    """sweep.design resolved (None when the preset states no design; with_budgets=False: also a
+    design node that only states priors, which the planner uses to judge a plain grid)."""
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.select(master, "sweep.design") if master is not None else None
+    if node is None:
+        return None
+    d = {k: v for k, v in OmegaConf.to_container(node, resolve=False).items() if k != "point"}
+    d = OmegaConf.to_container(OmegaConf.create(d), resolve=True)
+    return d if (d.get("budgets") or not with_budgets) else None
+
+
+def flag_runs(runs: list[PlannedRun], master: Any, opts: dict[str, Any]) -> list[BudgetCheck]:
+    """Mark each run's flags (see the module docstring) and check every IsoFLOP budget's bracket
+    under its prior(s); returns the budget checks."""
+    from harness.sweep.design import DesignError, chinchilla_prior, priors_of
+
+    design = _design_of(master)
+    try:
+        priors = priors_of(_design_of(master, with_budgets=False) or {}) or [chinchilla_prior()]
+    except DesignError as e:
+        raise SweepError(str(e)) from None
+    span = float(design.get("span", 3.0)) if design else None
+    min_steps = int(opts["min_steps"])
+    for r in runs:
+        if not r.info:
+            continue
+        i = r.info
+        if i["steps"] < min_steps:
+            r.flags.append("steps")
+            allowed = int(i["tokens"] // (min_steps * i["seq_len"]))
+            if 1 <= allowed < i["batch_size"]:
+                r.flags.append("batch")
+        if i["warmup_steps"] > opts["max_warmup"] * i["steps"]:
+            r.flags.append("warmup")
+        dn = i["tokens_per_param"]
+        lo, hi = opts["dn_min"], opts["dn_max"]
+        if design and r.job.cfg is not None and r.job.cfg.train.flops is not None:
+            c = r.job.cfg.train.flops
+            tpp = [p.tokens_per_param(c) for p in priors]
+            lo = max(lo, min(tpp) / span ** 2 / opts["dn_slack"])
+            hi = min(hi, max(tpp) * span ** 2 * opts["dn_slack"])
+        if not lo <= dn <= hi:
+            r.flags.append("D/N")
+    checks: list[BudgetCheck] = []
+    groups: dict[float, list[PlannedRun]] = {}
+    for r in runs:
+        if r.info and r.job.cfg is not None and r.job.cfg.train.flops is not None:
+            groups.setdefault(r.job.cfg.train.flops, []).append(r)
+    if len(groups) < 2 and not design:
+        return checks  # not an IsoFLOP grid
+    for c, rs in groups.items():
+        for p in priors:
+            key = "total" if p.n_convention == "total" else "non_embedding"
+            ns = [r.info["params"][key] for r in rs]
+            from harness.sweep.design import bracketed
+
+            ok = bracketed(p.n_opt(c), ns, opts["bracket"])
+            checks.append(BudgetCheck(c, p.source, p.n_opt(c), min(ns), max(ns), ok))
+            if not ok:
+                for r in rs:
+                    if "bracket" not in r.flags:
+                        r.flags.append("bracket")
+    return checks
+
+
+def flag_summary(runs: list[PlannedRun], checks: list[BudgetCheck], opts: dict[str, Any]) -> list[str]:
+    flagged = [r for r in runs if r.flags]
+    kinds = {}
+    for r in flagged:
+        for f in r.flags:
+            kinds[f] = kinds.get(f, 0) + 1
+    names = {"steps": f"<{opts['min_steps']} steps", "batch": "batch above the budget's",
+             "warmup": f"warmup >{opts['max_warmup']:.0%}", "D/N": "D/N out of range",
+             "bracket": "minimum not bracketed"}
+    lines = [f"flagged: {len(flagged)} of {len(runs)} runs"
+             + (" (" + ", ".join(f"{names.get(k, k)}: {v}" for k, v in kinds.items()) + ")" if kinds else "")]
+    if checks:
+        ok = sum(c.bracketed for c in checks)
+        lines.append(f"minima bracketed: {ok} of {len(checks)} (budget x prior; shapes reach N_opt/"
+                     f"{opts['bracket']:g} .. N_opt*{opts['bracket']:g})")
+        for c in checks:
+            lines.append(f"  C={c.budget:.3g}: N_opt {_si(c.n_opt)} predicted, shapes {_si(c.n_lo)}..{_si(c.n_hi)}"
+                         f" {'bracketed' if c.bracketed else 'NOT BRACKETED'}  [{c.prior}]")
+    return lines
+
+
 def _si(x: float) -> str:
     for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
         if abs(x) >= scale:
@@ -221,21 +337,21 @@ def h100_seconds(runs: list[PlannedRun], mfu: float) -> float | None:
 
 def render_table(runs: list[PlannedRun], opts: dict[str, Any], device: str, probe: dict[str, Any]) -> str:
     cols = ["#", "model", "L", "d", "N", "N_nonemb", "batch", "steps", "tokens", "D/N",
-            "C_6ND", "C_6ND_ne", "C_kaplan", "C_chin", "est", "state"]
+            "C_6ND", "C_6ND_ne", "C_kaplan", "C_chin", "est", "state", "flags"]
     rows = []
     for r in runs:
         if not r.info:
-            rows.append([str(r.job.num), " ".join(r.job.overrides)[:40], *[""] * 13, f"ERROR: {r.error}"])
+            rows.append([str(r.job.num), " ".join(r.job.overrides)[:40], *[""] * 13, f"ERROR: {r.error}", ""])
             continue
         m, p, f = r.info["model"], r.info["params"], r.info["flops"]
         rows.append([str(r.job.num), m["name"] or m["arch"], str(m["n_layer"]), str(m["d_model"]), _si(p["total"]),
                      _si(p["non_embedding"]), str(r.info["batch_size"]), str(r.info["steps"]), _si(r.info["tokens"]),
                      f"{r.info['tokens_per_param']:.3g}", f"{f['6ND']:.2e}", f"{f['6ND_nonemb']:.2e}",
                      f"{f['kaplan']:.2e}", f"{f['chinchilla']:.2e}",
-                     ("~" if r.extrapolated else "") + _dur(r.seconds), r.status])
+                     ("~" if r.extrapolated else "") + _dur(r.seconds), r.status, ",".join(r.flags) or "-"])
     widths = [max(len(c), *(len(row[i]) for row in rows)) if rows else len(c) for i, c in enumerate(cols)]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(cols, widths))]
-    lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in rows]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(cols, widths)).rstrip()]
+    lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)).rstrip() for row in rows]
     ok = [r for r in runs if r.info]
     new = [r for r in ok if r.status == "new"]
     tot_f = {k: sum(r.info["flops"][k] for r in ok) for k in ("6ND", "6ND_nonemb", "kaplan", "chinchilla")}
@@ -256,7 +372,8 @@ def render_table(runs: list[PlannedRun], opts: dict[str, Any], device: str, prob
 
 def to_json(r: PlannedRun) -> dict[str, Any]:
     return {"num": r.job.num, "overrides": r.job.overrides, "run_id": r.run_id, "state": r.status,
-            "error": r.error, **r.info, "est_seconds": r.seconds, "est_extrapolated": r.extrapolated}
+            "error": r.error, **r.info, "est_seconds": r.seconds, "est_extrapolated": r.extrapolated,
+            "flags": r.flags}
 
 
 def _check_fit_laws(master: Any) -> None:
@@ -285,15 +402,23 @@ def plan(argv: Sequence[str], out=None) -> list[PlannedRun]:
         dev = device_name(resolve_device(dev_spec))
     except Exception:
         dev = dev_spec
+    checks = flag_runs(runs, master, opts)
+    summary = flag_summary(runs, checks, opts)
     probe = estimate(runs, opts, log=lambda m: print(m, file=sys.stderr))
     if opts["format"] == "jsonl":
         for r in runs:
             out.write(json.dumps(to_json(r), allow_nan=False) + "\n")
+        print("\n".join(summary), file=sys.stderr)  # stdout stays one JSON object per run
     else:
         name = master.get("sweep_name")
         launcher = str(master.hydra.launcher._target_).rsplit(".", 1)[-1]
         out.write(f"sweep {name}: {len(runs)} runs, launcher {launcher}\n")
+        design = _design_of(master)
+        if design:
+            out.write(f"IsoFLOP design: {len(design['budgets'])} budgets, dense-ladder shapes within x{design.get('span', 3.0):g}"
+                      f" of each prior's N_opt(C) (sweep.design)\n")
         out.write(render_table(runs, opts, dev, probe) + "\n")
+        out.write("\n".join(summary) + "\n")
     return runs
 
 
