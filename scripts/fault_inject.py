@@ -567,6 +567,7 @@ def sc_unwritable(ctx: Ctx) -> None:
     ctx.wait(p)
     err = p.stderr()
     kept = [Path(m) for m in re.findall(r"kept in (\S+?\.json)\b", err)]
+    whole: list[Path] = []
     if DONE.search(p.text()) and ctx.record_files("um"):
         ctx.note("mid-run: the run ended before the folder was made unwritable")
     else:
@@ -579,13 +580,19 @@ def sc_unwritable(ctx: Ctx) -> None:
             # again, so the finished work is lost even though a record appears after recovery.
             ctx.result.lost += 1
             ctx.note("mid-run: the finished run's result was discarded (only retraining recovers it)")
-        restore(ctx)
-        for k in whole:  # as the message tells the user
-            shutil.move(str(k), str(ctx.runs("um") / f"{strict_record(k)['run_id']}.json"))
     restore(ctx)
+    # The user's recovery: do what the message says (an older one asked for the file to be moved
+    # into runs/ by hand), then start the same run again. A kept result is recorded, not retrained.
+    if "move it to" in err:
+        for k in whole:
+            shutil.move(str(k), str(ctx.runs("um") / f"{strict_record(k)['run_id']}.json"))
     again = ctx.run(args)
-    ctx.check("mid-run: the rerun finds it done", ALREADY.search(again.text()) is not None
-              or DONE.search(again.text()) is not None)
+    retrained = DONE.search(again.text()) is not None
+    if retrained and whole:
+        ctx.result.duplicated += 1
+        ctx.note("mid-run: the restart trained the run again although its result was kept")
+    ctx.check("mid-run: the restart records it without training", not retrained and bool(ctx.record_files("um")),
+              again.stderr().strip()[-200:])
     ctx.count({"mid-run": tokens_is(LONG)}, ["um"])
 
     if not ctx.quick:  # (c) a sweep into an unwritable folder: one line per job, no traceback
