@@ -103,11 +103,13 @@ def test_bad_input_is_one_line_from_the_console_scripts(tmp_path):
     assert out.returncode != 0 and "Traceback" not in out.stderr and "sweep/nope" in out.stderr
 
 
-@pytest.mark.slow  # composes all 28 runs of the grid
+@pytest.mark.slow  # composes all 18 runs of the design
 def test_planner_prints_the_gpu_isoflop_plan_with_totals(tmp_path, capsys):
     runs = plan(["sweep=chinchilla_isoflop_gpu", f"out_dir={tmp_path}", "plan.probe=false"])
     out = capsys.readouterr().out
-    assert "total:" in out and "H100" in out and len(runs) >= 12
+    assert "total:" in out and "H100" in out and len(runs) == 18
+    assert "IsoFLOP design: 4 budgets" in out and "flagged: 0 of 18 runs" in out
+    assert "minima bracketed: 8 of 8" in out  # 4 budgets x 2 priors (synthetic, text)
     for r in runs:  # each run's tokens are C / (6 N_total): the IsoFLOP design
         c = r.job.cfg.train.flops
         assert r.info["flops"]["6ND"] == pytest.approx(c, rel=0.05)
@@ -117,6 +119,16 @@ def test_planner_prints_the_gpu_isoflop_plan_with_totals(tmp_path, capsys):
     assert len(objs) == len(runs)
     assert set(objs[0]["flops"]) == {"6ND", "6ND_nonemb", "kaplan", "chinchilla"}
     assert all(o["steps"] >= 1 and o["run_id"] for o in objs)
+
+
+@pytest.mark.slow  # composes the 32 runs of the two committed synthetic studies
+def test_committed_study_presets_keep_their_run_ids():
+    # demo and synthetic_isoflop_cpu reproduce committed records: the planner finds every one of them
+    # (the sweep.design schema is outside the run id), in results/ as the presets leave it
+    for name, n in (("demo", 12), ("synthetic_isoflop_cpu", 20)):
+        runs = plan([f"sweep={name}", f"out_dir={ROOT / 'results'}", "plan.probe=false", "plan.format=jsonl"],
+                    out=__import__("io").StringIO())
+        assert len(runs) == n and all(r.status == "completed" for r in runs), name
 
 
 def test_planner_probe_gives_a_time_per_run(tmp_path, capsys):
