@@ -66,7 +66,7 @@ def test_prior_from_a_committed_fit(study, c, n_opt, a):
     assert p.n_opt(c) == pytest.approx(n_opt)
     chin = design.prior_from_fit(ROOT / "results" / study / "fit.json", law="chinchilla")
     assert chin.a != pytest.approx(a)
-    with pytest.raises(DesignError, match="sweep.design.law"):
+    with pytest.raises(DesignError, match="sweep.design.priors.law"):
         design.prior_from_fit(ROOT / "results" / study / "fit.json", law="nope")
 
 
@@ -147,6 +147,20 @@ def test_a_bad_design_is_one_line_naming_the_key(tmp_path):
         expand(["sweep=chinchilla_isoflop", "train.flops_convention=kaplan", f"out_dir={tmp_path}"])
     with pytest.raises(SweepError, match="sweep.design.priors.kind"):
         expand(["sweep=chinchilla_isoflop", "sweep.design.priors=[{kind:magic}]", f"out_dir={tmp_path}"])
+    with pytest.raises(SweepError, match=r"^sweep.design.priors.fit_file: cannot read nope.json"):
+        expand(["sweep=chinchilla_isoflop", "sweep.design.priors=[{kind:fit,fit_file:nope.json}]", f"out_dir={tmp_path}"])
+    assert design.EXIT_ON_ERROR  # the planner's expansion raised; a launch would exit with one line
+
+
+@pytest.mark.slow  # a Python start-up and a Hydra launch
+def test_a_bad_design_at_launch_is_one_line_and_exit_2(tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "harness.train", "-m", "sweep=chinchilla_isoflop",
+                          "sweep.design.span=1", f"out_dir={tmp_path}"], capture_output=True, text=True)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip() == "harness-train: invalid config: sweep.design.span: must be above 1, got 1"
 
 
 # -- the planner's flags ----------------------------------------------------------------------------

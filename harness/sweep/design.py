@@ -89,7 +89,7 @@ def prior_from_fit(fit: str | Path | Mapping[str, Any], law: str = "approach2") 
         try:
             fit = json.loads(Path(fit).read_text())
         except (OSError, ValueError) as e:
-            raise DesignError(f"sweep.design.fit: cannot read {label}: {e}") from None
+            raise DesignError(f"sweep.design.priors.fit_file: cannot read {label}: {e}") from None
     for entry in fit.get("laws", []):
         if entry.get("law") != law:
             continue
@@ -101,7 +101,7 @@ def prior_from_fit(fit: str | Path | Mapping[str, Any], law: str = "approach2") 
         return Prior(float(c_key), float(n_opt[c_key]), float(alloc["a"]),
                      entry.get("c_convention") or fit.get("c_convention", "6ND"),
                      fit.get("n_convention", "total"), f"{label} ({law})")
-    raise DesignError(f"sweep.design.law: {label} has no allocation for law {law!r}")
+    raise DesignError(f"sweep.design.priors.law: {label} has no allocation for law {law!r}")
 
 
 def prior_of(spec: Any) -> Prior:
@@ -249,8 +249,22 @@ def points_of(design: Any, arch: str, vocab_size: int, seq_len: int, tied: bool,
     return design_points(budgets, priors, float(design.get("span", 3.0)), n_of)
 
 
+# Hydra resolves hydra.sweeper.params while it builds its sweeper, where an exception becomes a
+# traceback; so during a launch a bad design is one line on stderr and exit 2 (the project's rule
+# for bad config). The planner (harness/sweep/expand.py) sets this False and gets DesignError.
+EXIT_ON_ERROR = True
+
+
 def _points_resolver(design, arch, vocab_size, seq_len, tied, conv) -> str:
-    pts = points_of(design, str(arch), int(vocab_size), int(seq_len), str(tied).lower() == "true", str(conv))
+    try:
+        pts = points_of(design, str(arch), int(vocab_size), int(seq_len), str(tied).lower() == "true", str(conv))
+    except DesignError as e:
+        if not EXIT_ON_ERROR:
+            raise
+        import sys
+
+        print(f"harness-train: invalid config: {e}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     return ",".join(p.label for p in pts)
 
 

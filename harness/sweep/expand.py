@@ -58,10 +58,16 @@ def job_override_lists(master: DictConfig, task_overrides: Sequence[str]) -> lis
     node = OmegaConf.select(master, "hydra.sweeper.params")
     # Resolved, as Hydra resolves the sweeper config when it instantiates it: an IsoFLOP design
     # writes its (budget, shape) pairs here through a resolver (harness/sweep/design.py).
+    from harness.sweep import design
+
+    exit_on_error, design.EXIT_ON_ERROR = design.EXIT_ON_ERROR, False
     try:
         params = OmegaConf.to_container(node, resolve=True) if node is not None else {}
-    except Exception as e:  # a resolver error (DesignError) surfaces as one line
-        raise SweepError(_first_line(getattr(e, "__cause__", None) or e)) from None
+    except Exception as e:  # a resolver error (DesignError) surfaces as one line naming the key
+        msg = _first_line(e).split("raised while resolving interpolation: ", 1)[-1]
+        raise SweepError(msg.split("    full_key:")[0].strip()) from None
+    finally:
+        design.EXIT_ON_ERROR = exit_on_error
     sweeper = BasicSweeper(max_batch_size=None, params=params)
     lines = sweeper._parse_config() + list(task_overrides)
     try:
