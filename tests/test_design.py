@@ -107,7 +107,8 @@ def test_a_design_brackets_every_prior_by_construction():
             assert sum(n <= lo for n in ns) == 1 and sum(n >= hi for n in ns) == 1
     # ... as far as the ladder goes: at 1e12, N_opt / 3 = 9.6K is below its smallest shape (9.7K total)
     low = [p.n for p in design_points([1e12], priors, 3.0, _n_total)]
-    assert low[0] == 9664 and not bracketed(priors[0].n_opt(1e12), low, 3.0) and bracketed(priors[0].n_opt(1e12), low, 2.0)
+    assert low[0] == 9664 and not bracketed(priors[0].n_opt(1e12), low, 3.0)
+    assert bracketed(priors[0].n_opt(1e12), low, 2.0)
     with pytest.raises(DesignError, match="sweep.design.span"):
         design_points([1e12], priors, 1.0, _n_total)
 
@@ -148,7 +149,8 @@ def test_a_bad_design_is_one_line_naming_the_key(tmp_path):
     with pytest.raises(SweepError, match="sweep.design.priors.kind"):
         expand(["sweep=chinchilla_isoflop", "sweep.design.priors=[{kind:magic}]", f"out_dir={tmp_path}"])
     with pytest.raises(SweepError, match=r"^sweep.design.priors.fit_file: cannot read nope.json"):
-        expand(["sweep=chinchilla_isoflop", "sweep.design.priors=[{kind:fit,fit_file:nope.json}]", f"out_dir={tmp_path}"])
+        expand(["sweep=chinchilla_isoflop", "sweep.design.priors=[{kind:fit,fit_file:nope.json}]",
+                f"out_dir={tmp_path}"])
     assert design.EXIT_ON_ERROR  # the planner's expansion raised; a launch would exit with one line
 
 

@@ -140,12 +140,10 @@ def rung_of(name: str) -> Rung:
 
 def shape_counts(r: Rung, arch: str, vocab_size: int, seq_len: int, tied: bool = True):
     """The rung's parameter counts (harness.flops.ParamCounts) for a data set's vocabulary and context."""
+    from harness.config import ModelConfig, d_ff_of
     from harness.flops import Shape, param_counts
 
-    if arch == "llama":
-        d_ff = 8 * math.ceil(8 * r.d_model / 3 / 8)
-    else:
-        d_ff = 4 * r.d_model
+    d_ff = d_ff_of(ModelConfig(arch=arch, n_layer=r.n_layer, d_model=r.d_model, n_head=r.n_head))
     return param_counts(Shape(arch=arch, n_layer=r.n_layer, d_model=r.d_model, n_head=r.n_head, d_ff=d_ff,
                               n_ctx=seq_len, seq_len=seq_len, vocab_size=vocab_size, tied=tied))
 

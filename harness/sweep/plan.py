@@ -235,7 +235,7 @@ def _design_of(master: Any, with_budgets: bool = True) -> dict[str, Any] | None:
 def flag_runs(runs: list[PlannedRun], master: Any, opts: dict[str, Any]) -> list[BudgetCheck]:
     """Mark each run's flags (see the module docstring) and check every IsoFLOP budget's bracket
     under its prior(s); returns the budget checks."""
-    from harness.sweep.design import DesignError, chinchilla_prior, priors_of
+    from harness.sweep.design import DesignError, bracketed, chinchilla_prior, priors_of
 
     design = _design_of(master)
     try:
@@ -275,8 +275,6 @@ def flag_runs(runs: list[PlannedRun], master: Any, opts: dict[str, Any]) -> list
         for p in priors:
             key = "total" if p.n_convention == "total" else "non_embedding"
             ns = [r.info["params"][key] for r in rs]
-            from harness.sweep.design import bracketed
-
             ok = bracketed(p.n_opt(c), ns, opts["bracket"])
             checks.append(BudgetCheck(c, p.source, p.n_opt(c), min(ns), max(ns), ok))
             if not ok:
@@ -415,8 +413,8 @@ def plan(argv: Sequence[str], out=None) -> list[PlannedRun]:
         out.write(f"sweep {name}: {len(runs)} runs, launcher {launcher}\n")
         design = _design_of(master)
         if design:
-            out.write(f"IsoFLOP design: {len(design['budgets'])} budgets, dense-ladder shapes within x{design.get('span', 3.0):g}"
-                      f" of each prior's N_opt(C) (sweep.design)\n")
+            out.write(f"IsoFLOP design: {len(design['budgets'])} budgets, dense-ladder shapes within "
+                      f"x{design.get('span', 3.0):g} of each prior's N_opt(C) (sweep.design)\n")
         out.write(render_table(runs, opts, dev, probe) + "\n")
         out.write("\n".join(summary) + "\n")
     return runs
