@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import pytest
 
 from harness.fit.cli import main
@@ -37,3 +40,22 @@ def test_gadre_headline_from_the_shared_folder_by_run_names(shared_data, capsys)
     out = capsys.readouterr().out
     assert rc == 0
     assert "fit of 7 points" in out and "mean |err| 0.72%, max 0.73%" in out
+
+
+def test_a_sweeps_points_do_not_depend_on_its_record_file_names(tmp_path):
+    # The bootstrap draws by position: the same runs under other ids must give the same order.
+    import shutil
+
+    from harness import records
+    from harness.fit.points import load_sweep
+
+    src = Path(__file__).resolve().parents[1] / "results" / "demo"
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(src / "runs", a / "runs")
+    (b / "runs").mkdir(parents=True)
+    for i, path in enumerate(sorted((src / "runs").glob("*.json"), reverse=True)):
+        rec = records.read_record(path)
+        fake = f"{i:016x}"  # reversed file order under new names
+        records.atomic_write_text(b / "runs" / f"{fake}.json", records.record_json(dataclasses.replace(rec, run_id=fake)))
+    pa, pb = load_sweep(a), load_sweep(b)
+    assert list(pa.c) == list(pb.c) and list(pa.n) == list(pb.n) and list(pa.loss) == list(pb.loss)

@@ -303,6 +303,15 @@ def load_csv(path: str | Path, n_col: str = "N", d_col: str = "D", c_col: str = 
                   n_convention=n_col, c_convention=c_col if has_c else "6ND", notes=notes)
 
 
+def _num(x: object) -> float:
+    """A sort key that never fails: what is not a finite number sorts last (and is refused later)."""
+    try:
+        v = float(x)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.inf
+    return v if math.isfinite(v) else math.inf
+
+
 def load_sweep(sweep_dir: str | Path, params: str = "total", flops: str = "6ND",
                use_curves: bool = True) -> Points:
     """Points from a sweep directory's run records (completed runs only; the rest are counted).
@@ -333,6 +342,11 @@ def load_sweep(sweep_dir: str | Path, params: str = "total", flops: str = "6ND",
     skipped = len(records) - len(done)
     if not done:
         raise FitInputError(f"{sweep_dir}: none of the {len(records)} runs completed, nothing to fit")
+    # Points in an order fixed by what the runs measured, not by their file names: the bootstrap
+    # draws resamples by position, so the same runs under other run ids (a migrated identity, a
+    # copied record) must give the same intervals.
+    done.sort(key=lambda r: (_num(r.flops.get(flops)), _num(r.params.get(params)), _num(r.tokens),
+                             _num(r.val_loss), r.run_id))
     n, d, c, loss, labels, keys, base, uniq = [], [], [], [], [], [], [], []
     curves: list[tuple[str, object, Curve]] = []  # (data key, evaluation set, curve)
     for r in done:
