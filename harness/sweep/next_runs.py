@@ -1,43 +1,57 @@
 """Propose the next runs of an IsoFLOP sweep: the few that most shrink the uncertainty asked about.
 
     harness-plan --next results/my_sweep [--k 4] [--budget 2e13] [--target a|loss@1e14]
+                 [--law chinchilla|approach2] [--seed 0] [--json]
+
+--k: how many runs to propose (default 4); --budget: the most FLOPs (6ND) they may spend in all.
 
 Method (and why):
 
-1. **Surrogate of the truth.** The runs so far are fitted once with approach 3 (Chinchilla's
-   L = E + A/N^α + B/D^β, the fitter's own code). It is the only law that predicts a loss at any
-   (N, D), which is what simulating an unseen run needs, and it fits from as few as 6 runs. Its
-   form is approximate at toy scale (residuals ~3x the seed noise, see the noise notes), so each
-   existing budget's simulated runs are shifted by the mean residual of that budget's real runs:
-   a simulated run then sits on its budget's measured level, not on the law's.
+1. **Surrogate.** The runs so far are fitted once with approach 3 (Chinchilla's
+   L = E + A/N^α + B/D^β, the fitter's own code and start grid). It is the only law that
+   predicts a loss at any (N, D) and an N_opt at any budget, and it fits from 6 runs, before
+   approach 2 has two bracketed minima to work with.
 2. **Candidates, by rule** (a handful, not a search over every shape and budget):
-   *bracket* — a budget whose lowest loss lies at its smallest or largest shape (or that has
-   fewer than 3 shapes) gets the next ladder rung past that edge: without it approach 2 cannot
-   use that budget at all; *shape* — one more rung within two rungs of the budget's optimum,
-   which adds D/N variety where the profile is thin; *budget* — a new budget (twice the largest,
-   and the target C when the loss there is asked and it lies above) with the three rungs around
-   the surrogate's N_opt there, the rung nearest N_opt in the middle, so it is bracketed by
-   construction. A new budget is one move of three runs, since a profile needs three sizes.
-3. **Score = expected shrink of the bootstrap interval per run.** For each move, its runs'
-   losses are simulated (surrogate + the budget's offset + Gaussian seed noise, std 0.0065 nats
-   measured on this harness), added to the runs so far (and to the moves already chosen), and the
-   target's 95% bootstrap interval is recomputed; the width is averaged over a few noise draws.
-   The target is the allocation exponent a from approach 2 (IsoFLOP parabolas; its bootstrap
-   is cheap, ~0.05 s for 200 resamples), or from approach 3 with ``--law chinchilla``; or the
-   optimal loss at a compute C from approach 3 (``--target loss@C``). Approach 3 is refitted
-   from the surrogate's optimum only (one start, not the 4,500-point grid), with a smaller
-   bootstrap: a simulated data set differs from the real one by a few runs, so its optimum lies
-   in the same basin, and the score needs widths to compare, not a publishable interval.
-   A fit that fails (approach 2 with fewer than two bracketed minima) scores the width
-   ``FAIL_WIDTH`` (a spans all of [0, 1]): the first thing a design without brackets needs.
-4. **Greedy**, move by move, until k runs (and the FLOP budget, if given) are spent: the best
-   expected shrink per run wins; ties go to the earlier candidate, bracketing ones first. This
-   is the classic sequential-design shortcut: choosing k runs jointly would cost the product of
-   the candidates' counts in fits.
+   *bracket*: a budget whose lowest loss lies at its smallest or largest shape gets the next
+   ladder rung past that edge; *shape*: one more rung within two rungs of the surrogate's
+   N_opt(C), or the first untried rung past either end of the sizes tried (D/N variety where
+   the profile is thin); *budget*: a new budget (twice the largest, and the target C when the
+   loss there is asked and lies above) with the three rungs around the surrogate's N_opt there,
+   so it is bracketed by construction. A new budget is one move of three runs: a profile needs
+   three sizes.
+3. **Bracketing first, by rule.** Chinchilla's IsoFLOP method needs each budget's minimum inside
+   the sizes tried; an unbracketed budget gives approach 2 nothing and leaves approach 3 to
+   extrapolate. So a bracketing move is taken whenever one is due and affordable, before any
+   score is compared.
+4. **Then the expected shrink of the target's 95% interval, per run.** The target is the
+   allocation exponent a (default) or the optimal loss at a compute C (``--target loss@C``),
+   under approach 3 (default) or, for a, approach 2 (``--law approach2``).
+   - *approach 3: the linearised (delta-method) interval*, 2·1.96·σ·sqrt(gᵀ(JᵀJ)⁻¹g) with J the
+     Jacobian of log L in the law's parameters at every run, g the target's gradient and σ the
+     surrogate's rms log residual. Why not re-run the bootstrap on simulated runs, as for
+     approach 2: on 9-12 runs the bootstrap interval of a moves by more with its own seed than
+     between candidates (measured on results/synthetic_adaptive_cpu/first, 200 resamples,
+     seeds 0-3: lower end 0.28, 0.36, 0.49, 0.20), so it would rank noise. The linearised width
+     is the same quantity to first order, deterministic and ~1 ms per candidate. It needs no
+     simulated losses (only where the runs are) and it underestimates the bootstrap's width
+     (by 2-3x in that study, whose ranking it got right): read it as a ranking.
+   - *approach 2: its own bootstrap on simulated runs*: each candidate's loss is the surrogate's
+     plus its budget's mean residual (so it sits on the measured profile's level) plus Gaussian
+     seed noise (std 0.0065 nats, measured on this harness), averaged over a few seeded draws.
+     The fitter's approach-2 bootstrap is cheap (~0.05 s for 200 resamples). A resample it drops
+     (fewer than two bracketed minima) counts as ``FAIL_WIDTH``: on three shapes per budget most
+     are dropped, and the percentile interval of the survivors can be a single point.
+5. **Greedy**, move by move, until k runs (and the FLOP budget, if given) are spent. Ties go to
+   the earlier candidate. Choosing k runs jointly would cost the product of the candidates'
+   counts in fits; with a handful of candidates and k of a few, greedy is the usual shortcut.
 
 Every random draw is seeded (noise per (draw, run) from a stable hash), so the same runs give the
-same proposals. On ~20 runs with the defaults it takes a few seconds for approach 2's a and
-well under a minute for approach 3 on 2 cores.
+same proposals. On the 20 runs of results/synthetic_isoflop_cpu it takes ~2 s (approach 3, both
+targets) to ~3 s (approach 2) on 2 cores, most of it the surrogate's fit.
+
+Shapes are the named ladder's (harness/sweep/ladder.py), so the commands read ``model=ladder_s``
+as the IsoFLOP presets do; the dense ladder of harness/sweep/design.py serves designs stated as a
+rule (``sweep.design``), whose runs have no model name to propose by.
 
 The proposals are printed as ``harness-train -m`` commands, one per budget, with the sweep's own
 overrides (read from its Hydra folder when present, else the preset whose ``sweep_name`` matches),
@@ -286,6 +300,11 @@ def _same_budget(a: float, b: float) -> bool:
     return abs(math.log(a / b)) <= math.log1p(BUDGET_RTOL)
 
 
+def _ratio(x: float) -> str:
+    """A tokens-per-parameter ratio as a person writes it: 1785, 23, 0.27."""
+    return f"{x:.0f}" if x >= 10 else f"{x:.2g}"
+
+
 def _nice(c: float) -> float:
     """Round a budget to 1-2 significant figures, as a person would type it."""
     e = math.floor(math.log10(c))
@@ -324,11 +343,19 @@ def candidates(runs: Sequence[Run], losses: Sequence[float], rungs: list[tuple[s
                                     f"C={c:.3g}: lowest loss at the smallest shape tried ({names[i_best]}); "
                                     f"{names[i_best - 1]} brackets the minimum"))
         centre = int(np.argmin([abs(math.log(p / n_opt(c))) for _, p in rungs]))
-        for j in range(max(0, centre - span), min(len(names), centre + span + 1)):
+        near = set(range(max(0, centre - span), min(len(names), centre + span + 1)))
+        # and the first untried rung past each end of the sizes tried: a budget whose neighbourhood
+        # is all run still offers D/N variety at its edges
+        below = [j for j in range(tried[0] - 1, -1, -1) if not has(names[j], c)]
+        above = [j for j in range(tried[-1] + 1, len(names)) if not has(names[j], c)]
+        near |= set(below[:1]) | set(above[:1])
+        for j in sorted(near):
             if not has(names[j], c) and not any(m.runs[0] == run(j, c) for m in bracket):
+                where = (f"near the predicted optimum N_opt {n_opt(c):.3g}" if abs(j - centre) <= span
+                         else "past the sizes tried")
                 moves.append(Move((run(j, c),), "shape",
-                                  f"C={c:.3g}: one more shape ({names[j]}, D/N {c / (6 * rungs[j][1] ** 2):.0f}) "
-                                  f"near the predicted optimum N_opt {n_opt(c):.3g}: more D/N variety"))
+                                  f"C={c:.3g}: one more shape ({names[j]}, D/N {_ratio(c / (6 * rungs[j][1] ** 2))}) "
+                                  f"{where}: more D/N variety"))
     largest = max(r.flops for r in runs)
     new_cs = [_nice(2 * largest)]
     if target == "loss" and c_target is not None and c_target > largest * (1 + BUDGET_RTOL):
@@ -510,12 +537,15 @@ def commands(design: Design, moves: Sequence[Move]) -> list[str]:
 
 def render(design: Design, prop: Proposal) -> str:
     lines = [f"--next: {len(design.points)} runs so far; target {prop.target} ({prop.law})"]
-    now = (f"[{prop.interval_now[0]:.3f}, {prop.interval_now[1]:.3f}] (width {prop.interval_now[1] - prop.interval_now[0]:.3f})"
-           if prop.interval_now else "none (the fit fails)")
+    if prop.interval_now:
+        lo, hi = prop.interval_now
+        now = f"[{lo:.3f}, {hi:.3f}] (width {hi - lo:.3f})"
+    else:
+        now = "none (the fit fails)"
     lines.append(f"95% bootstrap interval now: {now}; scored width now {prop.width_now:.3f}")
     lines += [f"note: {n}" for n in prop.notes]
     for i, m in enumerate(prop.moves, 1):
-        runs = ", ".join(f"{r.model} at {r.flops:.3g} (D/N {r.d / r.n:.0f})" for r in m.runs)
+        runs = ", ".join(f"{r.model} at {r.flops:.3g} (D/N {_ratio(r.d / r.n)})" for r in m.runs)
         lines.append(f"{i}. [{m.kind}] {runs}: expected width after {m.width:.3f} "
                      f"({m.shrink:+.3f} per run). {m.why}")
     if prop.moves:
@@ -531,7 +561,8 @@ def to_json(design: Design, prop: Proposal) -> dict[str, Any]:
             "commands": commands(design, prop.moves), "notes": prop.notes}
 
 
-USAGE = "usage: harness-plan --next SWEEP_DIR [--k N] [--budget FLOPS] [--target a|loss@C] [--law approach2|chinchilla] [--json]"
+USAGE = ("usage: harness-plan --next SWEEP_DIR [--k N] [--budget FLOPS] [--target a|loss@C] "
+         "[--law chinchilla|approach2] [--seed N] [--json]")
 
 
 def main(argv: Sequence[str]) -> int:
