@@ -318,10 +318,8 @@ def candidates(runs: Sequence[Run], losses: Sequence[float], rungs: list[tuple[s
     index = {name: i for i, name in enumerate(names)}
     moves: list[Move] = []
     bracket: list[Move] = []
-    have = {(r.model, c) for r in runs for c in [r.flops]}
-
     def has(model: str, c: float) -> bool:
-        return any(m == model and _same_budget(cc, c) for m, cc in have)
+        return any(r.model == model and _same_budget(r.flops, c) for r in runs)
 
     def run(i: int, c: float) -> Run:
         return Run(names[i], rungs[i][1], c)
@@ -333,7 +331,7 @@ def candidates(runs: Sequence[Run], losses: Sequence[float], rungs: list[tuple[s
             continue
         best = min(idx, key=lambda k: losses[k])
         i_best = index.get(runs[best].model)
-        if i_best is not None and len(tried) >= 1:
+        if i_best is not None:
             if i_best == tried[-1] and i_best + 1 < len(names) and not has(names[i_best + 1], c):
                 bracket.append(Move((run(i_best + 1, c),), "bracket",
                                     f"C={c:.3g}: lowest loss at the largest shape tried ({names[i_best]}); "
@@ -431,6 +429,10 @@ def propose(design: Design, k: int = 4, target: str = "a", law: str | None = Non
     n_opt = lambda c: float(surrogate.n_opt(c))  # noqa: E731 (a one-line closure reads best here)
     notes = [f"surrogate: approach 3 on {len(pts)} runs, a {surrogate.params_['a']:.3f}, "
              f"E {surrogate.params_['E']:.3g}, rms log residual {sigma:.4f}"]
+    off_ladder = sum(1 for r in design.runs if r.model not in dict(rungs))
+    if off_ladder:
+        notes.append(f"{off_ladder} of {len(design.runs)} runs are not named ladder rungs: they are fitted, but "
+                     "only ladder_* shapes are proposed, and a budget with none gets no shape proposals")
     if law == "chinchilla":
         notes.append("expected widths: delta-method width of the target at the surrogate's parameters "
                      "(linearised, so an estimate: the bootstrap's own width moves by more than that with its seed)")
