@@ -86,11 +86,12 @@ def test_two_fingerprints_are_refused_by_a_single_law_and_split_by_dataset(tmp_p
     write_record(_rec("b", 2e5, 1e7, 3.9, ELTEC, "c6d941022c5e5011"), tmp_path)
     write_record(_rec("c", 1e5, 1e7, 2.0, SYNTH, "synthetic-69471a75f5e4af6a"), tmp_path)
     pts = load_sweep(tmp_path / "sw")
-    assert pts.datasets() == ["text: eltec_eng", "synthetic (seed 1234)"]  # record order: a, b, c
+    # Points are ordered by what was measured (C, then N, D, loss), not by file name: c, a, b.
+    assert pts.datasets() == ["synthetic (seed 1234)", "text: eltec_eng"]
     with pytest.raises(FitInputError) as e:
         pts.require_one_dataset("chinchilla")
-    assert str(e.value) == ("chinchilla: the points come from 2 data sets (text: eltec_eng and synthetic "
-                            "(seed 1234)); fit each with --by-data, or jointly with --law shared")
+    assert str(e.value) == ("chinchilla: the points come from 2 data sets (synthetic (seed 1234) and text: "
+                            "eltec_eng); fit each with --by-data, or jointly with --law shared")
     parts = pts.by_dataset()
     assert list(parts) == pts.datasets()
     assert parts["text: eltec_eng"].labels == ["a", "b"] and parts["synthetic (seed 1234)"].labels == ["c"]

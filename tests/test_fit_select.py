@@ -59,3 +59,16 @@ def test_a_sweeps_points_do_not_depend_on_its_record_file_names(tmp_path):
         records.atomic_write_text(b / "runs" / f"{fake}.json", records.record_json(dataclasses.replace(rec, run_id=fake)))
     pa, pb = load_sweep(a), load_sweep(b)
     assert list(pa.c) == list(pb.c) and list(pa.n) == list(pb.n) and list(pa.loss) == list(pb.loss)
+
+
+def test_an_interval_from_a_few_surviving_resamples_is_flagged():
+    # results/synthetic_adaptive_cpu/first: two of three IsoFLOP minima sit at the largest shape, so
+    # most resamples of approach 2 lose a bracketed minimum; the 8 that survive give [0.902, 0.902].
+    from harness.fit.api import fit_points
+    from harness.fit.points import load_sweep
+
+    sweep = Path(__file__).resolve().parents[1] / "results" / "synthetic_adaptive_cpu" / "first"
+    rep = fit_points(load_sweep(sweep), ["approach2"], bootstrap=200)
+    res = rep.results[0]
+    assert any(w.startswith("UNDER-DETERMINED: only 8 of 200 bootstrap resamples") for w in res.warnings)
+    assert "only 8 of 200" in rep.headline()

@@ -169,6 +169,13 @@ class Law:
                     ci[0] <= lo * (1 + 1e-6) + 1e-12 or ci[1] >= hi * (1 - 1e-6)):
                 out.append(f"UNDER-DETERMINED: the {self.ci_level:.0%} interval of {k} [{ci[0]:.3g}, {ci[1]:.3g}] "
                            f"reaches its bound [{lo:g}, {hi:g}]: resamples of these points do not pin it")
+        # A law whose resamples can fail (approach 2 needs two bracketed minima in each) reports how
+        # many it used; an interval from a small minority of resamples describes only those that
+        # happened to keep their minima, and reads far narrower than the real uncertainty.
+        used = getattr(self, "n_boot_used_", None)
+        if used is not None and self.n_boot_run > 0 and used < 0.5 * self.n_boot_run:
+            out.append(f"UNDER-DETERMINED: only {used} of {self.n_boot_run} bootstrap resamples could be fitted, "
+                       "so the intervals describe those few and understate the uncertainty")
         if not self.converged_:
             out.append("NOT CONVERGED: the optimiser stopped before its tolerance; the parameters are not an optimum")
         return out

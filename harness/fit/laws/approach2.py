@@ -108,6 +108,7 @@ class IsoFlopFit(Law):
                 if np.all(np.isfinite(row)):
                     rows.append(row)
             self.boot_ = np.array(rows) if rows else None
+            self.n_boot_used_ = len(rows)
         if self.boot_ is not None:
             self.ci_ = {"a": percentile_ci(self.boot_[:, 0], self.ci_level),
                         "b": percentile_ci(self.boot_[:, 1], self.ci_level)}
