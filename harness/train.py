@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import math
 import os
 import subprocess
@@ -134,9 +135,16 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, state: RunState) -
 
 
 def _load_checkpoint(path: Path, model, optimizer, scheduler, device: torch.device) -> RunState:
-    # weights_only=True: a checkpoint is data, never code; everything saved above is tensors,
-    # numbers, strings, lists and dicts, which the safe unpickler accepts.
-    ckpt = torch.load(path, map_location=device, weights_only=True)
+    # The bytes are read first, so that an OSError here is the file system's (permissions, I/O)
+    # and anything torch raises afterwards, OSError included (a file cut short mid-archive gives
+    # "Invalid argument"), is about the content: a corrupt checkpoint.
+    blob = path.read_bytes()
+    try:
+        # weights_only=True: a checkpoint is data, never code; everything saved above is tensors,
+        # numbers, strings, lists and dicts, which the safe unpickler accepts.
+        ckpt = torch.load(io.BytesIO(blob), map_location=device, weights_only=True)
+    except OSError as e:
+        raise ValueError(f"not a readable torch archive ({e})") from None
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
     scheduler.load_state_dict(ckpt["scheduler"])

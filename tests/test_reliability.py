@@ -323,3 +323,19 @@ def test_two_identical_runs_started_at_once_train_once(tmp_path):
     lines = err.strip().splitlines()
     assert len(lines) == 1 and f"is in progress in another process (pid {first.pid})" in lines[0], err
     assert "Traceback" not in out + err
+
+
+def test_a_checkpoint_cut_short_mid_archive_is_corrupt_not_an_io_error(tmp_path, capsys):
+    # torch.load on a zip archive cut in half raises OSError (Errno 22), which used to be taken
+    # for an I/O problem: every retry failed and the checkpoint was never moved aside.
+    import torch
+
+    cfg = make_config(TINY, tmp_path)
+    ckpt = records.checkpoint_path(tmp_path, "default", records.run_id_of(cfg))
+    ckpt.parent.mkdir(parents=True)
+    torch.save({"model": torch.zeros(20000), "state": {"step": 3}}, ckpt)
+    ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
+    rec = run(cfg)
+    assert rec.status == "completed" and rec.steps == 100
+    assert "starting the run fresh" in capsys.readouterr().err
+    assert (ckpt.parent / (ckpt.name + ".corrupt")).exists() and not ckpt.exists()
