@@ -197,6 +197,7 @@ def test_the_old_gpu_cross_product_is_flagged(tmp_path):
     ("chinchilla_isoflop", [], 21, 4),
     ("chinchilla_isoflop_gpu", [], 18, 8),
     ("chinchilla_isoflop_gpu", ["data=eltec"], 25, 8),  # text: vocabulary 4096 makes total N larger
+    ("demo", [], 12, 3),  # the README's first command: a fixed grid, checked against its stated prior
 ])
 def test_shipped_isoflop_presets_plan_no_wasted_run_and_bracket_every_minimum(tmp_path, name, extra, n_runs, n_checks):
     runs, out = _plan([f"sweep={name}", *extra], tmp_path)
