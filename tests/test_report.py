@@ -10,16 +10,21 @@ from harness.fit.api import fit_points, write_outputs
 from harness.fit.points import Points
 
 
-@pytest.mark.slow
-def test_plots_and_markdown(tmp_path):
-    rng = np.random.default_rng(0)
+def _epoch_isoflop_points(seed: int) -> Points:
+    """Three IsoFLOP budgets of five sizes each, losses from Epoch's law with 0.3% noise."""
+    rng = np.random.default_rng(seed)
     n_l, d_l, c_l = [], [], []
     for c in (1e17, 1e18, 1e19):
         for n in np.geomspace(np.sqrt(c / 6) / 6, np.sqrt(c / 6) * 2, 5):
             n_l.append(n); d_l.append(c / (6 * n)); c_l.append(c)
     n, d = np.array(n_l), np.array(d_l)
     loss = EPOCH.loss(n, d) * np.exp(rng.normal(0, 0.003, len(n)))
-    pts = Points(n=n, d=d, c=np.array(c_l), loss=loss, labels=[str(i) for i in range(len(n))])
+    return Points(n=n, d=d, c=np.array(c_l), loss=loss, labels=[str(i) for i in range(len(n))])
+
+
+@pytest.mark.slow
+def test_plots_and_markdown(tmp_path):
+    pts = _epoch_isoflop_points(0)
     rep = fit_points(pts, ["chinchilla", "approach2"], bootstrap=50, holdout=3, predict=["C=1e21"])
     write_outputs(rep, json_path=tmp_path / "f.json", plots_dir=tmp_path / "plots", report_path=tmp_path / "report.md")
     for name in ("loss_vs_compute", "isoflop", "allocation", "residuals"):
@@ -36,14 +41,7 @@ def test_plots_and_markdown(tmp_path):
 
 def test_each_approach_is_set_beside_hoffmanns_a_for_that_approach(tmp_path):
     """Hoffmann's Table 2 gives a = 0.50 / 0.49 / 0.46 for approaches 1 / 2 / 3; reports used 0.4516 for all."""
-    rng = np.random.default_rng(1)
-    n_l, d_l, c_l = [], [], []
-    for c in (1e17, 1e18, 1e19):
-        for n in np.geomspace(np.sqrt(c / 6) / 6, np.sqrt(c / 6) * 2, 5):
-            n_l.append(n); d_l.append(c / (6 * n)); c_l.append(c)
-    n, d = np.array(n_l), np.array(d_l)
-    pts = Points(n=n, d=d, c=np.array(c_l), loss=EPOCH.loss(n, d) * np.exp(rng.normal(0, 0.003, len(n))),
-                 labels=[str(i) for i in range(len(n))])
+    pts = _epoch_isoflop_points(1)
     rep = fit_points(pts, ["chinchilla", "approach2", "approach1"], bootstrap=0)
     write_outputs(rep, report_path=tmp_path / "report.md")
     md = (tmp_path / "report.md").read_text()
