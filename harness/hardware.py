@@ -94,3 +94,12 @@ def peak_flops(device_name: str, precision: str = "bf16") -> float | None:
             tflops = peaks.get(precision)
             return None if tflops is None else tflops * 1e12
     return None
+
+
+def mfu(tokens_per_second: float | None, flops_per_token: float, peak: float | None) -> float | None:
+    """Model FLOPs utilisation: the FLOP/s the model's count implies (tokens/s times FLOPs per
+    token, no recomputation counted) over the device's dense peak; None without a peak (a CPU, an
+    unknown GPU) or without a rate."""
+    if not tokens_per_second or not peak:
+        return None
+    return tokens_per_second * flops_per_token / peak

@@ -32,8 +32,15 @@ one summary line; ``flag_runs``):
 
 Options (``plan.<key>=<value>``, not passed to Hydra): format=table|jsonl, probe=true|false,
 probe_steps=4, overhead_s=1.5 (per-run setup seconds), mfu=0.35 (for the H100 line),
-max_probe_s=10 (skip probing a shape whose probe would take longer than this), and the flag
-thresholds min_steps=100, max_warmup=0.25, dn_min=1, dn_max=10000, dn_slack=4, bracket=1.5.
+max_probe_s=10 (skip probing a shape whose probe would take longer than this), gpus=0 and
+pack_slowdown=2.0 (the packed estimate below), and the flag thresholds min_steps=100,
+max_warmup=0.25, dn_min=1, dn_max=10000, dn_slack=4, bracket=1.5.
+
+Packed estimate: with GPUs (those visible, or plan.gpus=n to plan for another box) the totals also
+give the wall time of the runs to train over n * sweep.runs_per_gpu slots, the longest-first
+schedule of the per-run estimates (harness/sweep/packing.py), each run taking plan.pack_slowdown
+times as long when it shares its GPU. That slowdown is an assumption, not a measurement, until
+scripts/gpu_check.sh measures it on the GPU at hand.
 """
 
 from __future__ import annotations
@@ -50,7 +57,10 @@ from harness.sweep.expand import Job, SweepError, expand
 H100_NAME = "NVIDIA H100 80GB HBM3"
 PLAN_DEFAULTS: dict[str, Any] = {"format": "table", "probe": True, "probe_steps": 4, "overhead_s": 1.5,
                                  "mfu": 0.35, "max_probe_s": 10.0, "min_steps": 100, "max_warmup": 0.25,
-                                 "dn_min": 1.0, "dn_max": 10000.0, "dn_slack": 4.0, "bracket": 1.5}
+                                 "dn_min": 1.0, "dn_max": 10000.0, "dn_slack": 4.0, "bracket": 1.5,
+                                 # The packed estimate: GPUs to plan for (0: those visible) and the
+                                 # assumed slowdown of a run sharing its GPU (harness/sweep/packing.py).
+                                 "gpus": 0, "pack_slowdown": 2.0}
 N_EVALS = 11  # about 10 intermediate evaluations plus the final one (train._auto_interval)
 
 
@@ -333,7 +343,28 @@ def h100_seconds(runs: list[PlannedRun], mfu: float) -> float | None:
     return sum(r.info["flops"]["chinchilla"] for r in runs if r.info and r.status == "new") / (mfu * peak)
 
 
-def render_table(runs: list[PlannedRun], opts: dict[str, Any], device: str, probe: dict[str, Any]) -> str:
+def packed_line(runs: list[PlannedRun], opts: dict[str, Any], device: str, n_gpus: int, runs_per_gpu: int) -> str | None:
+    """The totals line for runs sharing GPUs (None without GPUs or without estimates)."""
+    from harness.sweep.packing import packed_wall_seconds
+
+    if opts["pack_slowdown"] < 1:
+        raise SweepError(f"plan.pack_slowdown={opts['pack_slowdown']:g}: a run sharing a GPU is not faster than alone (>= 1)")
+    secs = [r.seconds for r in runs if r.info and r.status == "new" and r.seconds is not None]
+    if n_gpus < 1 or not secs:
+        return None
+    wall = packed_wall_seconds(secs, n_gpus, runs_per_gpu, opts["pack_slowdown"])
+    line = (f"packed on {n_gpus} GPU{'s' if n_gpus > 1 else ''} x {runs_per_gpu} run{'s' if runs_per_gpu > 1 else ''}"
+            f" per GPU (sweep.runs_per_gpu), longest run first to the first free slot: {_dur(wall)}")
+    if runs_per_gpu > 1:
+        line += (f", assuming each run sharing a GPU takes x{opts['pack_slowdown']:g} its time alone "
+                 "(plan.pack_slowdown: an assumption, not a measurement; scripts/gpu_check.sh measures it)")
+    if "cuda" not in device.lower() and "nvidia" not in device.lower():
+        line += f"; per-run estimates timed on {device}, not on the GPUs"
+    return line
+
+
+def render_table(runs: list[PlannedRun], opts: dict[str, Any], device: str, probe: dict[str, Any],
+                 packing: tuple[int, int] = (0, 1)) -> str:
     cols = ["#", "model", "L", "d", "N", "N_nonemb", "batch", "steps", "tokens", "D/N",
             "C_6ND", "C_6ND_ne", "C_kaplan", "C_chin", "est", "state", "flags"]
     rows = []
@@ -362,6 +393,9 @@ def render_table(runs: list[PlannedRun], opts: dict[str, Any], device: str, prob
         lines.append(f"estimated wall time on {device}, one run at a time: {_dur(sum(secs))} for the runs to train"
                      + (f" (~ marks extrapolated shapes)" if any(r.extrapolated for r in new) else "")
                      + "; with hydra/launcher=joblib n_jobs=k, roughly that divided by k (if cores allow)")
+    packed = packed_line(runs, opts, device, *packing)
+    if packed:
+        lines.append(packed)
     h = h100_seconds(runs, opts["mfu"])
     if h is not None:
         lines.append(f"on one H100 at {opts['mfu']:.0%} MFU (bf16 dense peak, chinchilla FLOPs): {_dur(h)}")
@@ -415,7 +449,11 @@ def plan(argv: Sequence[str], out=None) -> list[PlannedRun]:
         if design:
             out.write(f"IsoFLOP design: {len(design['budgets'])} budgets, dense-ladder shapes within "
                       f"x{design.get('span', 3.0):g} of each prior's N_opt(C) (sweep.design)\n")
-        out.write(render_table(runs, opts, dev, probe) + "\n")
+        from harness.sweep.devices import visible_gpus
+
+        n_gpus = int(opts["gpus"]) or visible_gpus()
+        runs_per_gpu = int(master.get("sweep", {}).get("runs_per_gpu", 1) or 1)
+        out.write(render_table(runs, opts, dev, probe, (n_gpus, runs_per_gpu)) + "\n")
         out.write("\n".join(summary) + "\n")
     return runs
 
