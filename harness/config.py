@@ -27,6 +27,7 @@ ARCHS = ("gpt2", "llama")
 SCHEDULES = ("cosine", "wsd", "constant")
 DEVICES = ("auto", "cpu", "cuda")
 WANDB_MODES = ("disabled", "offline", "online")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 
 
 class ConfigError(ValueError):
@@ -148,6 +149,11 @@ class TrainConfig:
     eval_sequences: int = 0  # sequences per intermediate evaluation (0 = the whole set)
     checkpoint_interval_seconds: float = 30.0  # save a resumable checkpoint this often
     compile: bool = False  # torch.compile (CUDA only)
+    # torch.compile's mode when train.compile is on (CUDA only): default | reduce-overhead (CUDA
+    # graphs: the step's kernels replayed in one launch, for tiny shapes whose kernels are shorter
+    # than their launch) | max-autotune. Not part of the run id (records.RUN_ID_EXCLUDED): it
+    # changes no result on the CPU, and ids made before it existed stay what they were.
+    compile_mode: str = "default"
     precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
     threads: Optional[int] = None  # torch CPU threads; None leaves torch's default
 
@@ -367,6 +373,8 @@ def validate(cfg: Config) -> None:
          f"{t.param_convention!r} is not one of {', '.join(PARAM_CONVENTIONS)}")
     need(t.precision in ("auto", "fp32", "bf16"), "train.precision",
          f"{t.precision!r} is not one of auto, fp32, bf16")
+    need(t.compile_mode in COMPILE_MODES, "train.compile_mode",
+         f"{t.compile_mode!r} is not one of {', '.join(COMPILE_MODES)}")
     need(t.eval_interval >= 0, "train.eval_interval", f"must be >= 0, got {t.eval_interval}")
     need(t.eval_batch_size >= 1, "train.eval_batch_size", f"must be at least 1, got {t.eval_batch_size}")
     need(t.eval_sequences >= 0, "train.eval_sequences", f"must be >= 0, got {t.eval_sequences}")

@@ -145,8 +145,10 @@ def lock_path(out_dir: str | os.PathLike, sweep_name: str, run_id: str) -> Path:
 # the run_id so the same run found under another device or logger is still the same run.
 # Where things are, not what is computed: the token cache's folder (it also differs per machine,
 # $HOME or $HARNESS_CACHE) names no part of the result.
+# train.compile_mode: how torch.compile runs the step on CUDA (CUDA graphs or not), which changes
+# no result on the CPU; it came after runs were recorded, whose ids must not change.
 RUN_ID_EXCLUDED = ("out_dir", "sweep_name", "logging", "sweep", "device", "train.threads",
-                   "train.checkpoint_interval_seconds", "model.name", "data.cache_dir")
+                   "train.checkpoint_interval_seconds", "model.name", "data.cache_dir", "train.compile_mode")
 
 
 def portable_config(d: dict[str, Any]) -> dict[str, Any]:

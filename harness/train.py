@@ -9,8 +9,10 @@
    If a checkpoint exists, resume from it; an unreadable one is moved aside and the run starts
    fresh, since a checkpoint is only a cache of work.
 3. Build the token source, the model (transformers), AdamW and the schedule.
-4. Train for exactly the budget's steps, evaluating on the fixed validation set, checkpointing
-   every few seconds, and stopping as `diverged` at the first non-finite loss.
+4. Train for exactly the budget's steps (the step itself: harness/step.py), evaluating on the
+   fixed validation set, checkpointing every few seconds, and stopping as `diverged` at the first
+   non-finite loss. The loss stays on the device and is read every CHECK_EVERY steps (and at every
+   log, evaluation and checkpoint point), so the host never waits for the device per step.
 5. Evaluate on the whole validation set and write the record atomically. If that write fails,
    the record is kept in a fallback file that the one-line error names.
 
@@ -43,8 +45,8 @@ from harness.config import Config, ConfigError, as_dict, register_configs, to_co
 from harness.data import TokenSource, build_data
 from harness.flops import CONVENTIONS, flops_per_token, param_counts
 from harness.hardware import device_name, peak_flops, resolve_device
-from harness.model import build_model, forward_loss, param_groups, shape_of
-from harness.schedule import lr_factor
+from harness.model import build_model, forward_loss, shape_of
+from harness.step import StepTimer, TrainStep, autocast, uses_bf16
 from harness.sweep.devices import current_job_num, job_device
 
 
@@ -93,11 +95,10 @@ class Log:
         print(msg, file=sys.stderr, flush=True)
 
 
-def _autocast(device: torch.device, precision: str):
-    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
-    if use_bf16:
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+# Steps between reads of the training loss when no log, evaluation or checkpoint point comes
+# sooner: each read waits for the device, so it is kept rare; a loss gone non-finite is found
+# at most this many steps late, and the run is still recorded as diverged at the step it did.
+CHECK_EVERY = 16
 
 
 @torch.no_grad()
@@ -108,7 +109,7 @@ def evaluate(model: torch.nn.Module, val: torch.Tensor, batch_size: int, device:
     total, count = 0.0, 0
     for i in range(0, val.shape[0], batch_size):
         chunk = val[i:i + batch_size].to(device, non_blocking=True)
-        with _autocast(device, precision):
+        with autocast(device, precision):
             loss = forward_loss(model, chunk)
         n = chunk.shape[0] * (chunk.shape[1] - 1)
         total += float(loss) * n
@@ -292,14 +293,9 @@ def _train(cfg: Config, run_id: str, log: Log) -> records.RunRecord:
     per_token = flops_per_token(shape)
 
     model = build_model(shape, init_std=cfg.model.init_std).to(device)
-    optimizer = torch.optim.AdamW(
-        param_groups(model, cfg.optim.weight_decay), lr=cfg.optim.lr,
-        betas=(cfg.optim.beta1, cfg.optim.beta2), eps=cfg.optim.eps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, budget.steps, budget.warmup_steps, cfg.schedule))
-    step_fn = model
-    if cfg.train.compile and device.type == "cuda":
-        step_fn = torch.compile(model)
+    # AdamW, the schedule, clipping, precision and compile: harness/step.py
+    step = TrainStep.build(model, device, cfg.optim, cfg.schedule, cfg.train, budget.steps, budget.warmup_steps)
+    optimizer, scheduler = step.optimizer, step.scheduler
 
     ckpt_path = records.checkpoint_path(cfg.out_dir, cfg.sweep_name, run_id)
     state = RunState(started_at=_now())
@@ -319,8 +315,7 @@ def _train(cfg: Config, run_id: str, log: Log) -> records.RunRecord:
         log(f"run {run_id}: resuming from step {state.step}/{budget.steps} ({ckpt_path})")
 
     dev_name = device_name(device)
-    peak = peak_flops(dev_name, "bf16" if (cfg.train.precision == "bf16" or
-                                           (cfg.train.precision == "auto" and device.type == "cuda")) else "fp32")
+    peak = peak_flops(dev_name, "bf16" if uses_bf16(device, cfg.train.precision) else "fp32")
     log(f"run {run_id}: {shape.arch} L={shape.n_layer} d={shape.d_model} h={shape.n_head} | "
         f"N={counts.total:,} (non-emb {counts.non_embedding:,}) | {budget.steps} steps x "
         f"{budget.tokens_per_step} = {budget.tokens:,} tokens ({budget.requested}) | "
@@ -334,15 +329,33 @@ def _train(cfg: Config, run_id: str, log: Log) -> records.RunRecord:
     val_quick = val[:cfg.train.eval_sequences] if cfg.train.eval_sequences > 0 else val
     wandb = _WandB(cfg, run_id, {"params": vars(counts), "budget_tokens": budget.tokens, "steps": budget.steps})
 
-    def point(step: int, val_loss: float | None) -> dict[str, Any]:
-        tokens = step * budget.tokens_per_step
+    def point(at: int, val_loss: float | None) -> dict[str, Any]:
+        tokens = at * budget.tokens_per_step
         mean = state.train_loss_sum / state.train_loss_count if state.train_loss_count else None
         state.train_loss_sum, state.train_loss_count = 0.0, 0
-        p = {"step": step, "tokens": tokens, "flops": {k: per_token[k] * tokens for k in CONVENTIONS},
-             "train_loss": mean, "val_loss": val_loss, "lr": optimizer.param_groups[0]["lr"]}
+        p = {"step": at, "tokens": tokens, "flops": {k: per_token[k] * tokens for k in CONVENTIONS},
+             "train_loss": mean, "val_loss": val_loss, "lr": step.lr_at(at)}
         state.curve.append(p)
         wandb.log(p)
         return p
+
+    losses: list[torch.Tensor] = []  # the training losses on the device, since the last read
+    timer = StepTimer(device)
+
+    def read_losses() -> tuple[int, float] | None:
+        """Read the losses of the steps since the last read (one host sync) into the running
+        train-loss mean; returns the first step whose loss is not finite and that loss (it and
+        every later one left out), or None."""
+        first = state.step - len(losses)
+        values = torch.stack(losses).tolist() if losses else []
+        losses.clear()
+        state.train_seconds += sum(timer.pop_seconds())
+        for i, v in enumerate(values):
+            if not math.isfinite(v):
+                return first + i, v
+            state.train_loss_sum += v
+            state.train_loss_count += 1
+        return None
 
     status, reason = "completed", None
     last_ckpt = time.perf_counter()
@@ -354,27 +367,22 @@ def _train(cfg: Config, run_id: str, log: Log) -> records.RunRecord:
             point(0, evaluate(model, val_quick, cfg.train.eval_batch_size, device, cfg.train.precision))
         while state.step < budget.steps:
             batch = data.train_batch(state.step, cfg.train.batch_size).to(device, non_blocking=True)
-            t0 = time.perf_counter()
-            with _autocast(device, cfg.train.precision):
-                loss = forward_loss(step_fn, batch)
-            loss_value = loss.detach().item()
-            if not math.isfinite(loss_value):
-                status, reason = "diverged", f"non-finite training loss ({loss_value}) at step {state.step}"
-                break
-            loss.backward()
-            if cfg.optim.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            scheduler.step()
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            state.train_seconds += time.perf_counter() - t0
+            timer.start()
+            losses.append(step(batch))  # forward, backward, clip, AdamW, schedule (harness/step.py)
+            timer.stop()
             state.step += 1
-            state.train_loss_sum += loss_value
-            state.train_loss_count += 1
 
             last = state.step == budget.steps
+            checkpoint_due = time.perf_counter() - last_ckpt > cfg.train.checkpoint_interval_seconds and not last
+            if (last or checkpoint_due or len(losses) >= CHECK_EVERY or state.step % eval_every == 0
+                    or state.step % log_every == 0):
+                bad = read_losses()
+                if bad is not None:
+                    # The steps after it ran on a diverged model and are not counted: the record
+                    # ends at the step whose loss was not finite, as if the run stopped there.
+                    state.step, value = bad
+                    status, reason = "diverged", f"non-finite training loss ({value}) at step {state.step}"
+                    break
             if state.step % eval_every == 0 and not last:
                 p = point(state.step, evaluate(model, val_quick, cfg.train.eval_batch_size, device, cfg.train.precision))
                 if not math.isfinite(p["val_loss"]):  # kept in the curve (written as null)
@@ -384,7 +392,7 @@ def _train(cfg: Config, run_id: str, log: Log) -> records.RunRecord:
                     f"| lr {p['lr']:.2e} | {state.step * budget.tokens_per_step / max(state.train_seconds, 1e-9):,.0f} tok/s")
             elif state.step % log_every == 0 and not last:
                 point(state.step, None)
-            if time.perf_counter() - last_ckpt > cfg.train.checkpoint_interval_seconds and not last:
+            if checkpoint_due:
                 state.wall_seconds = wall_before + time.perf_counter() - t_start  # setup (data, model) included
                 _save_checkpoint(ckpt_path, model, optimizer, scheduler, state)
                 last_ckpt = time.perf_counter()

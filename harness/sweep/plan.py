@@ -108,7 +108,7 @@ def describe(job: Job) -> PlannedRun:
     from harness.budget import resolve_budget
     from harness.config import ConfigError, validate
     from harness.flops import CONVENTIONS, flops_per_token, param_counts
-    from harness.model import shape_of
+    from harness.step import shape_of
 
     pr = PlannedRun(job)
     cfg = job.cfg
@@ -145,33 +145,32 @@ def describe(job: Job) -> PlannedRun:
     return pr
 
 
-def probe_seconds_per_step(shape, batch_size: int, device_spec: str, threads: int | None, steps: int) -> float:
-    """Median seconds of one optimizer step on random tokens, after warm-up steps."""
+def probe_seconds_per_step(shape, batch_size: int, device_spec: str, threads: int | None, steps: int,
+                           cfg=None) -> float:
+    """Median seconds of one optimizer step on random tokens, after warm-up steps: the step a run
+    takes (harness.step.TrainStep: clipping, schedule, precision and compile as ``cfg`` sets them,
+    the defaults without one), timed the way a run times it."""
     import torch
 
+    from harness.config import OptimConfig, ScheduleConfig, TrainConfig
     from harness.hardware import resolve_device
-    from harness.model import build_model, forward_loss, param_groups
-    from harness.train import _autocast
+    from harness.step import StepTimer, TrainStep
 
     if threads:
         torch.set_num_threads(threads)
     device = resolve_device(device_spec)
     torch.manual_seed(0)
-    model = build_model(shape).to(device)
-    opt = torch.optim.AdamW(param_groups(model, 0.1), lr=1e-3)
+    step = TrainStep.for_shape(shape, device, cfg.optim if cfg else OptimConfig(),
+                               cfg.schedule if cfg else ScheduleConfig(), cfg.train if cfg else TrainConfig())
     batch = torch.randint(0, shape.vocab_size, (batch_size, shape.seq_len + 1), device=device)
-    times = []
-    for i in range(steps + 2):
-        t0 = time.perf_counter()
-        with _autocast(device, "auto"):
-            loss = forward_loss(model, batch)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        if i >= 2:  # the first steps pay for allocation and kernel selection
-            times.append(time.perf_counter() - t0)
+    timer = StepTimer(device)
+    for _ in range(2):  # the first steps pay for allocation, kernel selection and compilation
+        step(batch)
+    for _ in range(steps):
+        timer.start()
+        step(batch)
+        timer.stop()
+    times = timer.pop_seconds()
     return sorted(times)[len(times) // 2]
 
 
@@ -199,7 +198,7 @@ def estimate(runs: list[PlannedRun], opts: dict[str, Any], log=print) -> dict[st
         if best_rate and guess * (opts["probe_steps"] + 2) > opts["max_probe_s"]:
             continue
         try:
-            sec = probe_seconds_per_step(shape, batch, device, threads, int(opts["probe_steps"]))
+            sec = probe_seconds_per_step(shape, batch, device, threads, int(opts["probe_steps"]), cfg=r0.job.cfg)
         except Exception as e:  # e.g. out of memory: leave it to extrapolation
             log(f"probe of L={shape.n_layer} d={shape.d_model} batch {batch} failed ({type(e).__name__}); extrapolating")
             continue
