@@ -219,41 +219,41 @@ def test_the_planner_prints_the_packed_estimate_with_its_assumption(monkeypatch,
 
 @pytest.mark.slow  # inductor compiles C++ kernels for the forward and the backward: ~15 s each on 2 cores
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_a_compiled_model_trains_as_the_eager_one_does(precision):
-    """What train.compile does on CUDA, on the CPU: the step's forward (forward_loss through the
-    compiled module, under the run's autocast) and its backward and AdamW steps give the eager
-    model's losses and gradients."""
+def test_a_compiled_step_trains_as_the_eager_one_does(precision):
+    """What train.compile does on CUDA, on the CPU: harness.step.TrainStep (autocast, fp32 loss,
+    backward, clipping, AdamW, schedule) with its forward through torch.compile gives the eager
+    step's losses and weights. TrainStep compiles only on CUDA, so the test sets the compiled module
+    as its forward_model, which is what it does there."""
+    from harness.config import TrainConfig
     from harness.flops import Shape
-    from harness.model import build_model, forward_loss, param_groups
+    from harness.step import TrainStep
 
     shape = Shape("gpt2", n_layer=1, d_model=32, n_head=2, d_ff=128, n_ctx=16, seq_len=16, vocab_size=64, tied=True)
     gen = torch.Generator().manual_seed(0)
     batches = [torch.randint(0, 64, (4, 17), generator=gen)] * 3  # one batch thrice: its loss must fall
-    cast = ((lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if precision == "bf16"
-            else contextlib.nullcontext)
 
     def train(compiled: bool):
         torch.manual_seed(0)
-        model = build_model(shape)
-        fwd = torch.compile(model) if compiled else model
-        opt = torch.optim.AdamW(param_groups(model, 0.1), lr=1e-2)
-        losses, grads = [], None
-        for b in batches:
-            with cast():
-                loss = forward_loss(fwd, b)
-            loss.backward()
-            grads = grads or [p.grad.clone() for p in model.parameters()]  # the first step's
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            losses.append(loss.item())
-        return losses, grads
+        step = TrainStep.for_shape(shape, torch.device("cpu"), train=TrainConfig(precision=precision),
+                                   steps=10, warmup_steps=1)
+        assert not step.compiled  # the CPU never compiles by itself
+        if compiled:
+            step.forward_model = torch.compile(step.model)
+        start = [p.detach().clone() for p in step.model.parameters()]
+        losses = [step(b).item() for b in batches]
+        return losses, [(p.detach() - p0) for p, p0 in zip(step.model.parameters(), start)]
 
     torch._dynamo.reset()
-    eager_losses, eager_grads = train(False)
-    comp_losses, comp_grads = train(True)
+    eager_losses, eager_moves = train(False)
+    comp_losses, comp_moves = train(True)
     # Fused kernels reorder float sums: equal to rounding, looser where bf16 rounds the matmuls.
     tol = 1e-4 if precision == "fp32" else 2e-2
     assert comp_losses == pytest.approx(eager_losses, rel=tol)
     assert eager_losses[-1] < eager_losses[0]  # it trained
-    for g_e, g_c in zip(eager_grads, comp_grads):
-        assert torch.allclose(g_c, g_e, rtol=tol * 10, atol=tol * 1e-2)
+    # Every weight tensor moved as the eager step moved it. Compared in the mean, not per element:
+    # AdamW's first steps move a weight by about lr whatever its gradient's size, so where a gradient
+    # is near zero (a bias) a rounding-sized difference can flip that weight's direction.
+    # Measured here: at most 2e-4 of the mean move in fp32, 0.05 in bf16 (a LayerNorm bias).
+    bound = 1e-3 if precision == "fp32" else 0.15
+    for m_e, m_c in zip(eager_moves, comp_moves):
+        assert (m_c - m_e).abs().mean() <= bound * m_e.abs().mean()
