@@ -181,7 +181,7 @@ if [ "$CPU" = 1 ]; then
          train.threads=1 model.d_model=16,24,32 train.flops=2e8,6e8,2e9 sweep_name=isoflop_tiny
          sweep.fit_bootstrap=0)
 else
-  # The GPU preset's first three budgets (3e13, 1e14, 3e14: 12 runs, ~1.5e15 FLOPs).
+  # The GPU preset's first three budgets (3e13, 1e14, 3e14): 13 runs, 335M tokens, 2.4e15 Chinchilla FLOPs.
   SWEEP=(sweep=chinchilla_isoflop_gpu 'sweep.design.budgets=[3e13,1e14,3e14]')
 fi
 "$PY" -m harness.sweep.plan "${SWEEP[@]}" "out_dir=$OUT/sweep" "sweep.runs_per_gpu=$SWEEP_K" \
