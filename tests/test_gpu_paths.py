@@ -194,25 +194,31 @@ def test_packed_wall_time():
 def test_the_planner_prints_the_packed_estimate_with_its_assumption(monkeypatch, tmp_path):
     from harness.sweep import plan as plan_mod
 
-    # Each run's single-run estimate is fixed (no probe): the demo's 12 runs at 10 s each, in an empty
-    # out_dir so that all 12 are still to train.
+    # Each run's single-run estimate is fixed (no probe): 6 runs at 10 s each, in an empty out_dir
+    # so that all are still to train.
     def fake_estimate(runs, opts, log=print):
         for r in runs:
             r.seconds = 10.0
         return {}
 
     monkeypatch.setattr(plan_mod, "estimate", fake_estimate)
+    grid = ["model.n_layer=1", "model.n_head=2", "data.seq_len=32", "model.d_model=16,32",
+            "train.tokens=25600,51200,102400", f"out_dir={tmp_path}"]
     out = io.StringIO()
-    plan_mod.plan(["sweep=demo", f"out_dir={tmp_path}", "plan.gpus=2", "sweep.runs_per_gpu=4", "plan.pack_slowdown=1.5"], out=out)
-    text = out.getvalue()
-    line = next(ln for ln in text.splitlines() if ln.startswith("packed on"))
-    # 12 runs of 10 s over 8 slots at x1.5: two rounds, 30 s.
-    assert "packed on 2 GPUs x 4 runs per GPU" in line and ": 30s, assuming each run sharing a GPU takes x1.5" in line
+    plan_mod.plan([*grid, "plan.gpus=2", "sweep.runs_per_gpu=4", "plan.pack_slowdown=1.5"], out=out)
+    line = next(ln for ln in out.getvalue().splitlines() if ln.startswith("packed on"))
+    # 6 runs of 10 s on 8 slots at x1.5: one round, 15 s.
+    assert "packed on 2 GPUs x 4 runs per GPU" in line and ": 15s, assuming each run sharing a GPU takes x1.5" in line
     assert "an assumption, not a measurement" in line and "not on the GPUs" in line
     out = io.StringIO()
-    plan_mod.plan(["sweep=demo", f"out_dir={tmp_path}", "plan.gpus=3"], out=out)  # one run per GPU: no slowdown to assume
+    plan_mod.plan([*grid, "plan.gpus=4"], out=out)  # one run per GPU: no slowdown to assume
     line = next(ln for ln in out.getvalue().splitlines() if ln.startswith("packed on"))
-    assert ": 40s" in line and "assum" not in line
+    assert ": 20s" in line and "assum" not in line  # 6 runs on 4 slots: two rounds
+    out = io.StringIO()
+    plan_mod.plan(grid, out=out)  # no GPU visible here, none named: no packed line
+    assert torch.cuda.is_available() or "packed on" not in out.getvalue()
+    with pytest.raises(plan_mod.SweepError, match="pack_slowdown"):
+        plan_mod.plan([*grid, "plan.gpus=1", "sweep.runs_per_gpu=2", "plan.pack_slowdown=0.5"], out=io.StringIO())
 
 
 # --- torch.compile of the step's forward and backward ----------------------------------------------
