@@ -122,8 +122,9 @@ class TrainStep:
         if not grads:
             return
         total = torch.nn.utils.get_total_norm(grads, 2.0)
-        coef = torch.clamp(self.grad_clip / (total + 1e-6), max=1.0)
-        if self.device.type == "cpu" and coef.item() == 1.0:
+        # clip_grads_with_norm_ multiplies by min(coef, 1) with coef computed as here: 1 exactly
+        # when coef >= 1 (a nan coefficient compares false and is multiplied in, as torch does).
+        if self.device.type == "cpu" and (self.grad_clip / (total + 1e-6)).item() >= 1.0:
             return
         torch.nn.utils.clip_grads_with_norm_(self.params, self.grad_clip, total)
 
