@@ -2,7 +2,10 @@
 #   docker build -t harness .
 #   docker run --gpus all -v "$PWD/results:/work/results" -v "$HOME/.cache/harness:/cache" \
 #       harness -m sweep=chinchilla_isoflop_gpu
+#   docker run --gpus all -v "$PWD/results:/work/results" --entrypoint bash \
+#       harness /opt/harness/scripts/gpu_check.sh --out /work/results/gpu_check
 # Results land in the mounted results/ folder; tokenised corpora are cached in /cache.
+# Versions in the image: PyTorch 2.5.1, CUDA 12.4, cuDNN 9 (the base image below).
 FROM pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime
 
 ENV PIP_NO_CACHE_DIR=1 \
@@ -14,6 +17,8 @@ WORKDIR /opt/harness
 COPY pyproject.toml README.md ./
 COPY harness ./harness
 COPY conf ./conf
+# The GPU acceptance check and the benchmarks it runs (scripts/gpu_check.sh; see the README).
+COPY scripts ./scripts
 # A regular install: the Hydra configs in conf/ go into the package (harness.conf), so the image
 # runs from site-packages and the copied sources are only build input. The base image's torch
 # already satisfies the project's torch>=2.3, so pip keeps it.

@@ -315,7 +315,10 @@ def _train(cfg: Config, run_id: str, log: Log) -> records.RunRecord:
         log(f"run {run_id}: resuming from step {state.step}/{budget.steps} ({ckpt_path})")
 
     dev_name = device_name(device)
-    peak = peak_flops(dev_name, "bf16" if uses_bf16(device, cfg.train.precision) else "fp32")
+    # The precision the step really ran in (train.precision=auto resolves per device): the record
+    # says it, since MFU is only comparable against the peak of that precision.
+    precision = "bf16" if uses_bf16(device, cfg.train.precision) else "fp32"
+    peak = peak_flops(dev_name, precision)
     log(f"run {run_id}: {shape.arch} L={shape.n_layer} d={shape.d_model} h={shape.n_head} | "
         f"N={counts.total:,} (non-emb {counts.non_embedding:,}) | {budget.steps} steps x "
         f"{budget.tokens_per_step} = {budget.tokens:,} tokens ({budget.requested}) | "
@@ -429,7 +432,8 @@ def _train(cfg: Config, run_id: str, log: Log) -> records.RunRecord:
         epochs=(tokens_done / data.epoch_tokens) if data.epoch_tokens else None,
         seed=cfg.seed, started_at=state.started_at, ended_at=_now(),
         extra={"budget": budget.requested, "warmup_steps": budget.warmup_steps,
-               "flops_per_token": per_token, "setup_seconds": round(setup_seconds, 3)})
+               "flops_per_token": per_token, "setup_seconds": round(setup_seconds, 3),
+               "precision": precision, "compiled": bool(cfg.train.compile and device.type == "cuda")})
     path = _write(rec, cfg)
     # The record is written first: a kill between the two leaves a finished record and a stale
     # checkpoint, which the next start ignores because the record says the run is done.

@@ -23,3 +23,10 @@ def test_dockerfile_installs_the_project_and_runs_harness_train():
     assert "COPY conf ./conf" in text and "pip install . " in text
     assert "pip install -e" not in text
     assert 'ENTRYPOINT ["harness-train"]' in text
+
+
+def test_the_image_carries_the_gpu_check():
+    # issue 13: the image runs scripts/gpu_check.sh, which needs the scripts it calls.
+    text = (ROOT / "Dockerfile").read_text()
+    assert "COPY scripts ./scripts" in text
+    assert (ROOT / "scripts" / "gpu_check.sh").is_file() and (ROOT / "scripts" / "bench_train.py").is_file()

@@ -37,6 +37,10 @@ def test_a_bf16_run_on_cpu_completes_and_its_record_says_bf16(tmp_path):
     assert bf16.val_loss != fp32.val_loss
     assert bf16.val_loss == pytest.approx(fp32.val_loss, rel=0.02)
     assert bf16.peak_flops is None and bf16.mfu is None  # no peak on a CPU
+    # The record names the precision the step really ran in; precision=auto resolves to fp32 on a CPU.
+    auto = run(make_config([*TINY, "train.precision=auto"], tmp_path))
+    assert (bf16.extra["precision"], fp32.extra["precision"], auto.extra["precision"]) == ("bf16", "fp32", "fp32")
+    assert auto.extra["compiled"] is False
 
 
 # --- a run on a CUDA device, simulated: the record's device, precision and MFU --------------------
@@ -60,7 +64,7 @@ def test_a_record_written_on_an_h100_carries_device_precision_and_mfu(tmp_path, 
     rec = run(make_config([*TINY, f"train.precision={precision}"], tmp_path))
     assert rec.status == "completed"
     assert rec.device_name == H100
-    assert rec.config["train"]["precision"] == precision
+    assert rec.config["train"]["precision"] == precision and rec.extra["precision"] == precision
     # The peak is the datasheet's dense figure at the precision the run used: bf16 tensor cores, or
     # plain fp32 on CUDA cores.
     assert rec.peak_flops == pytest.approx(peak_tflops * 1e12)
