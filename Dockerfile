@@ -3,7 +3,7 @@
 #   docker run --gpus all -v "$PWD/results:/work/results" -v "$HOME/.cache/harness:/cache" \
 #       harness -m sweep=chinchilla_isoflop_gpu
 #   docker run --gpus all -v "$PWD/results:/work/results" --entrypoint bash \
-#       harness /opt/harness/scripts/gpu_check.sh --out /work/results/gpu_check
+#       harness scripts/gpu_check.sh --out results/gpu_check
 # Results land in the mounted results/ folder; tokenised corpora are cached in /cache.
 # Versions in the image: PyTorch 2.5.1, CUDA 12.4, cuDNN 9 (the base image below).
 FROM pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime
@@ -22,7 +22,8 @@ COPY scripts ./scripts
 # A regular install: the Hydra configs in conf/ go into the package (harness.conf), so the image
 # runs from site-packages and the copied sources are only build input. The base image's torch
 # already satisfies the project's torch>=2.3, so pip keeps it.
-RUN pip install . && mkdir -p /work/results /cache
+# scripts/ is linked into the working folder so the check runs as `scripts/gpu_check.sh` there.
+RUN pip install . && mkdir -p /work/results /cache && ln -s /opt/harness/scripts /work/scripts
 
 WORKDIR /work
 ENTRYPOINT ["harness-train"]
