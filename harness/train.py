@@ -44,7 +44,7 @@ from harness.budget import Budget, resolve_budget
 from harness.config import Config, ConfigError, as_dict, register_configs, to_config, validate
 from harness.data import TokenSource, build_data
 from harness.flops import CONVENTIONS, flops_per_token, param_counts
-from harness.hardware import device_name, peak_flops, resolve_device
+from harness.hardware import device_name, mfu as mfu_of, peak_flops, resolve_device
 from harness.model import build_model, forward_loss, shape_of
 from harness.step import StepTimer, TrainStep, autocast, uses_bf16
 from harness.sweep.devices import current_job_num, job_device
@@ -417,7 +417,7 @@ def _train(cfg: Config, run_id: str, log: Log) -> records.RunRecord:
     state.wall_seconds = wall_before + time.perf_counter() - t_start  # setup (data, model) included
     tokens_done = state.step * budget.tokens_per_step
     tps = tokens_done / state.train_seconds if state.train_seconds > 0 else None
-    mfu = (per_token["chinchilla"] * tps / peak) if (tps and peak) else None
+    mfu = mfu_of(tps, per_token["chinchilla"], peak)
     rec = records.RunRecord(
         run_id=run_id, status=status, reason=reason, sweep_name=cfg.sweep_name, config=records.portable_config(as_dict(cfg)),
         shape=vars(shape).copy(), params=vars(counts).copy(), tokens=tokens_done, steps=state.step,

@@ -166,12 +166,17 @@ def _sha256_file(path: Path) -> str:
     return _DIGESTS[key]
 
 
+def _hash_files(files: list[tuple[str, Path]]) -> list[list[str]]:
+    """[builder, sha256] per file: what both the run identity and the cache fingerprint hash."""
+    return [[b, _sha256_file(p)] for b, p in files]
+
+
 def local_content_identity(paths: list[str]) -> list[Any]:
     """The content of local data files, for the run_id (harness.records.run_id_of): [builder,
     sha256] per file, as the cache's fingerprint hashes them. A file that cannot be read gives a
     marker instead, so the id still exists and the run itself then fails with the data error."""
     try:
-        return [[b, _sha256_file(p)] for b, p in local_files(paths)]
+        return _hash_files(local_files(paths))
     except (DataError, OSError) as e:
         return [["unreadable", str(e)]]
 
@@ -284,8 +289,7 @@ def corpus_identity(cfg: TextDataConfig) -> tuple[dict[str, Any], Any]:
     needed to say so. Local files are hashed and a hub stream is named without loading anything,
     so that a cache hit never touches `datasets` (nor the network)."""
     if cfg.paths:
-        files = _local_files(cfg)
-        return {"files": [[b, _sha256_file(p)] for b, p in files]}, None
+        return {"files": _hash_files(_local_files(cfg))}, None
     ident: dict[str, Any] = {"hub": [cfg.hub_path, cfg.hub_name, cfg.split, cfg.revision]}
     if cfg.streaming:
         return ident, None

@@ -1,6 +1,6 @@
 """Writing the fitter's outputs so that a reader never sees half a file, and an unwritable path
-is said before a fit runs rather than after it (fit/ does not import harness.records, which has
-its own writer for run records)."""
+is said before a fit runs rather than after it. The file mode is the records' own
+(``harness.records.file_mode``: plain data and IO, which the fitter already reads records with)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from harness.fit.errors import FitInputError
+from harness.records import file_mode
 
 
 def check_writable(path: str | Path, is_dir: bool = False) -> None:
@@ -36,7 +37,7 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=p.suffix)
     os.close(fd)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; the output should read like any file
+        os.chmod(tmp, file_mode())  # mkstemp makes it 0600; the output should read like any file
         write(Path(tmp))
         os.replace(tmp, p)
     except BaseException:
@@ -47,9 +48,3 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
     return write_atomic(path, lambda tmp: tmp.write_text(text))
-
-
-def _umask() -> int:
-    m = os.umask(0)
-    os.umask(m)
-    return m

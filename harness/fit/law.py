@@ -207,7 +207,9 @@ class Law:
         raise FitInputError(f"{self.name} gives no compute-optimal allocation")
 
     def d_opt(self, c: np.ndarray | float) -> np.ndarray:
-        raise FitInputError(f"{self.name} gives no compute-optimal allocation")
+        # The tokens C buys at N_opt in the points' convention, so (N_opt, D_opt, C) satisfy it
+        # exactly; a law without an allocation refuses in n_opt.
+        return self.tokens_for(c, self.n_opt(c))
 
     def optimal_loss(self, c: np.ndarray | float) -> np.ndarray:
         if not self.can_predict:

@@ -144,7 +144,3 @@ class EnvelopeFit(Law):
 
     def n_opt(self, c: np.ndarray | float) -> np.ndarray:
         return self.n_line_(c)
-
-    def d_opt(self, c: np.ndarray | float) -> np.ndarray:
-        # The tokens C buys at N_opt in the points' convention (the D line itself under 6ND).
-        return self.tokens_for(c, self.n_opt(c))

@@ -129,11 +129,6 @@ class IsoFlopFit(Law):
     def n_opt(self, c: np.ndarray | float) -> np.ndarray:
         return self.n_line_(c)
 
-    def d_opt(self, c: np.ndarray | float) -> np.ndarray:
-        # D that the budget buys at N_opt in the points' convention, so (N_opt, D_opt, C) agree
-        # with it exactly (under 6ND this is the fitted D line itself).
-        return self.tokens_for(c, self.n_opt(c))
-
     def plots(self, report, out_dir, tag: str = "") -> dict[str, str]:
         from harness.fit.plots import isoflop_plot
         return {f"isoflop{tag}": isoflop_plot(self, out_dir, f"isoflop{tag}")}
