@@ -74,7 +74,7 @@ from harness.fit.errors import FitInputError, InsufficientData
 from harness.fit.laws.approach2 import IsoFlopFit
 from harness.fit.laws.chinchilla import ChinchillaFit
 from harness.fit.points import Points, load_sweep
-from harness.flops import Shape, param_counts
+from harness.sweep.design import shape_counts
 from harness.sweep.ladder import LADDER
 
 SEED_NOISE = 0.0065  # nats: std of the final loss over 4 seeds (shared notes, ladder_xs at 2e12)
@@ -133,12 +133,7 @@ class Proposal:
 
 def rung_params(vocab_size: int, seq_len: int) -> list[tuple[str, float]]:
     """(config name, total parameters) of every ladder rung, as the runs would count them."""
-    out = []
-    for r in LADDER:
-        shape = Shape(arch="gpt2", n_layer=r.n_layer, d_model=r.d_model, n_head=r.n_head, d_ff=4 * r.d_model,
-                      n_ctx=seq_len, seq_len=seq_len, vocab_size=vocab_size, tied=True)
-        out.append((r.name, float(param_counts(shape).total)))
-    return out
+    return [(r.name, float(shape_counts(r, "gpt2", vocab_size, seq_len).total)) for r in LADDER]
 
 
 # --- reading a sweep -----------------------------------------------------------------------
