@@ -25,6 +25,7 @@ CONF_PACKAGE = "harness.conf"
 
 ARCHS = ("gpt2", "llama")
 SCHEDULES = ("cosine", "wsd", "constant")
+DECAY_SHAPES = ("linear", "1-sqrt")
 DEVICES = ("auto", "cpu", "cuda")
 WANDB_MODES = ("disabled", "offline", "online")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
@@ -132,7 +133,15 @@ class ScheduleConfig:
     warmup_tokens: Optional[int] = None
     warmup_fraction: float = 0.05  # warmup as a share of the run (when warmup_tokens is None)
     final_lr_fraction: float = 0.1  # cosine and wsd end at this fraction of the peak
-    decay_fraction: float = 0.2  # wsd: the share of the run spent decaying
+    decay_fraction: float = 0.2  # wsd: the share of the run spent decaying (the cooldown)
+    # wsd: the cooldown's shape: linear, or 1-sqrt (Hägele et al. 2024's best: the rate falls as
+    # 1 - sqrt(progress), staying high longer and dropping fast at the end).
+    decay_shape: str = "linear"
+    # wsd: budgets of cooldown branches, in the unit of the run's own budget (train.tokens,
+    # train.flops or train.tokens_per_param), each below it. The run trains its constant-rate trunk
+    # once and forks each branch where that branch's cooldown starts; every branch's record is the
+    # record of the standalone run with that budget (harness/branches.py). Empty: no branches.
+    branches: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -392,6 +401,21 @@ def validate(cfg: Config) -> None:
     need(0 <= s.final_lr_fraction <= 1, "schedule.final_lr_fraction",
          f"must be in [0, 1], got {s.final_lr_fraction}")
     need(0 < s.decay_fraction <= 1, "schedule.decay_fraction", f"must be in (0, 1], got {s.decay_fraction}")
+    need(s.decay_shape in DECAY_SHAPES, "schedule.decay_shape",
+         f"{s.decay_shape!r} is not one of {', '.join(DECAY_SHAPES)}")
+    if s.branches:
+        need(s.name == "wsd", "schedule.branches",
+             f"cooldown branches need schedule=wsd (a constant-rate trunk to fork from), not {s.name!r}")
+        # A warmup set as a share of the run ends at a different step in each branch, so the
+        # branches would not share the trunk's first steps.
+        need(s.warmup_tokens is not None, "schedule.warmup_tokens",
+             "cooldown branches need a warmup in tokens, the same for every branch length "
+             "(schedule.warmup_fraction depends on the run's length); set schedule.warmup_tokens "
+             "or load the per-size rule (+sweep/hparams=porian)")
+        own = t.tokens if t.tokens is not None else t.flops if t.flops is not None else t.tokens_per_param
+        for b in s.branches:
+            need(own is None or 0 < b < own, "schedule.branches",
+                 f"each branch's budget must be positive and below the run's own ({own:g}), got {b:g}")
 
     need(cfg.seed >= 0, "seed", f"must be >= 0, got {cfg.seed}")
     dev = cfg.device

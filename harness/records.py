@@ -147,7 +147,9 @@ def lock_path(out_dir: str | os.PathLike, sweep_name: str, run_id: str) -> Path:
 # $HOME or $HARNESS_CACHE) names no part of the result.
 # train.compile_mode: how torch.compile runs the step on CUDA (CUDA graphs or not), which changes
 # no result on the CPU; it came after runs were recorded, whose ids must not change.
-RUN_ID_EXCLUDED = ("out_dir", "sweep_name", "logging", "sweep", "device", "train.threads",
+# schedule.branches: a run with cooldown branches computes exactly what it would without them (the
+# branches are runs of their own, each with its own record), so the trunk is the standalone run.
+RUN_ID_EXCLUDED = ("schedule.branches", "out_dir", "sweep_name", "logging", "sweep", "device", "train.threads",
                    "train.checkpoint_interval_seconds", "model.name", "data.cache_dir", "train.compile_mode")
 
 
@@ -162,6 +164,28 @@ def portable_config(d: dict[str, Any]) -> dict[str, Any]:
     return d
 
 
+# Keys added after runs were recorded: at their default they leave the id what it was before the
+# key existed (a linear wsd cooldown is the only one there was); any other value is a new run.
+RUN_ID_OMITTED_AT_DEFAULT = {"schedule.decay_shape": "linear"}
+
+
+def _get(d: dict[str, Any], key: str, default: Any) -> Any:
+    node: Any = d
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+def _pop(d: dict[str, Any], key: str) -> None:
+    node = d
+    *parents, leaf = key.split(".")
+    for p in parents:
+        node = node.get(p, {})
+    node.pop(leaf, None)
+
+
 def run_id_of(cfg: Any) -> str:
     """The run's identity: a stable hash of everything that changes what the run computes.
 
@@ -173,11 +197,10 @@ def run_id_of(cfg: Any) -> str:
     """
     d = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else json.loads(json.dumps(cfg))
     for key in RUN_ID_EXCLUDED:
-        node = d
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node.get(p, {})
-        node.pop(leaf, None)
+        _pop(d, key)
+    for key, default in RUN_ID_OMITTED_AT_DEFAULT.items():
+        if _get(d, key, default) == default:
+            _pop(d, key)
     data = d.get("data") or {}
     if data.get("kind") == "text" and data.get("paths"):
         # Imported here: only runs on local text pay for the data module (and torch).
