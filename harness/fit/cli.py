@@ -18,6 +18,9 @@ EPILOG = """examples:
   harness-fit ../gadre_scaling --train-set rpj --law gadre --holdout 2 \
       --runs 'rpj-d=*-1.0,rpj-d=96_l=8_h=4-16.0,rpj-open_lm_1b-32.0,rpj-open_lm_7b-1.0'
                                    # Gadre et al.'s headline: 5 small runs predict the 1.4B and 6.9B runs
+  harness-fit results/wsd_study --law annealing --fit-schedules constant,wsd \
+      --predict-runs results/synthetic_isoflop_cpu --profiles 1e12,3e12,1e13,3e13
+                                   # the curve law: fit WSD curves, predict the cosine runs, IsoFLOPs from predictions
 
 Points from several data sets are never pooled by a one-data-set law: name one (--train-set for
 open_lm folders), fit each (--by-data: one report section per data set, headed by its label,
@@ -61,15 +64,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, metavar="FILE", help="write the fit as JSON")
     p.add_argument("--plots", default=None, metavar="DIR", help="write PNG and SVG plots here")
     p.add_argument("--report", default=None, metavar="FILE", help="write a markdown report")
+    g = p.add_argument_group("the annealing law (--law annealing: the loss curve of each shape)")
+    g.add_argument("--fit-schedules", default=None, metavar="NAMES",
+                   help="fit only runs whose schedule is one of these comma-separated names, e.g. constant,wsd")
+    g.add_argument("--predict-runs", default=None, metavar="SWEEP_DIR",
+                   help="predict the final val_loss of every completed run of this other sweep whose shape was "
+                        "fitted, and report each error, the mean and max |error| (same data set required)")
+    g.add_argument("--profiles", default="", metavar="BUDGETS",
+                   help="comma-separated budgets C (in --flops): IsoFLOP profiles of PREDICTED final losses of "
+                        "every fitted shape, fitted with approach2 (and chinchilla), e.g. 1e12,3e12,1e13")
+    g.add_argument("--profile-schedule", default="cosine", choices=("cosine", "wsd", "constant"),
+                   help="the schedule of the predicted runs of --profiles, matched to each length (default cosine)")
     return p
 
 
-def _budgets(text: str) -> list[float]:
+def _budgets(text: str, option: str = "--at-flops") -> list[float]:
     from harness.fit.api import positive_number
 
     out = []
     for part in filter(None, (s.strip() for s in text.split(","))):
-        out.append(positive_number(part, "--at-flops"))
+        out.append(positive_number(part, option))
     return out
 
 
@@ -97,9 +111,20 @@ def run(argv: list[str] | None = None) -> int:
                       flops=args.flops, val_set=args.val_set, train_set=args.train_set) for path in args.inputs]
     patterns = [pat.strip() for arg in args.runs for pat in arg.split(",") if pat.strip()]
     points = concat(parts).select(patterns).drop_highest_loss(args.drop_highest_loss)
+    annealing = "annealing" in (args.law or [])
+    if (args.fit_schedules or args.predict_runs or args.profiles) and not annealing:
+        raise FitInputError("--fit-schedules, --predict-runs and --profiles belong to the annealing law: add --law annealing")
+    if args.fit_schedules:
+        from harness.fit.annealing_paths import keep_schedules
+        points = keep_schedules(points, args.fit_schedules)
     report = fit_points(points, args.law, bootstrap=args.bootstrap, holdout=args.holdout, at_flops=budgets,
                         predict=args.predict, inference_tokens=args.inference_tokens, seed=args.seed,
                         by_data=args.by_data)
+    if annealing:
+        from harness.fit.annealing_paths import extend_report
+        extend_report(report, predict_dir=args.predict_runs, profiles=_budgets(args.profiles, "--profiles"),
+                      schedule=args.profile_schedule, params=args.params, flops=args.flops,
+                      bootstrap=args.bootstrap, seed=args.seed)
     for law, why in report.skipped.items():
         print(f"skipped {law}: {why}", file=sys.stderr)
     write_outputs(report, json_path=json_path, plots_dir=plots, report_path=rep)

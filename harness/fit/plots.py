@@ -117,6 +117,8 @@ def _residuals(pred: list[tuple[str, Any]], report: Any, out: Path, conv: str) -
     all_pts = report.points
     for key, f in pred:
         r = report.get(*key.split("@", 1)) if "@" in key else report.get(key)
+        if r is not None and r.dataset is not None and r.dataset not in all_pts.datasets():
+            continue  # fitted on other points (the annealing law's predicted profiles): nothing measured to set it against
         pts = all_pts if r is None or r.dataset is None else all_pts.by_dataset()[r.dataset]
         p = f.predict_points(pts)
         axes[0].scatter(pts.loss, p, s=10, label=key)

@@ -67,6 +67,9 @@ class Points:
     # What each point's data set is (a data fingerprint) where known: two loads whose readable
     # labels coincide but whose data differ are told apart by it when they are concatenated.
     data_keys: list[str | None] | None = None
+    # Each run's validation curve with its schedule (harness.fit.lrcurves.RunCurve), for laws of
+    # the whole loss curve (annealing); filled by load_sweep only, and read by no other law.
+    run_curves: list | None = None
 
     def __post_init__(self) -> None:
         for name in ("n", "d", "c", "loss"):
@@ -130,6 +133,9 @@ class Points:
             source=self.source, n_convention=self.n_convention, c_convention=self.c_convention,
             notes=list(self.notes), floor=self.floor,
             data_keys=None if self.data_keys is None else [self.data_keys[i] for i in idx],
+            # concat prefixes labels with their source ("sweep:run_id"); a run curve keeps the bare id.
+            run_curves=None if self.run_curves is None else [
+                rc for rc in self.run_curves if rc.run_id in keep | {lab.rsplit(":", 1)[-1] for lab in keep}],
         )
 
     def drop_highest_loss(self, k: int) -> "Points":
@@ -349,6 +355,7 @@ def load_sweep(sweep_dir: str | Path, params: str = "total", flops: str = "6ND",
                              _num(r.val_loss), r.run_id))
     n, d, c, loss, labels, keys, base, uniq = [], [], [], [], [], [], [], []
     curves: list[tuple[str, object, Curve]] = []  # (data key, evaluation set, curve)
+    run_curves = []
     for r in done:
         where = f"{sweep_dir}: run {r.run_id}"
         ni = _positive(r.params.get(params), f"params.{params}", where)
@@ -365,6 +372,10 @@ def load_sweep(sweep_dir: str | Path, params: str = "total", flops: str = "6ND",
             cv = _comparable_curve(r, ni, flops)
             if cv is not None:
                 curves.append((key, cv[0], cv[1]))
+            from harness.fit.lrcurves import run_curve
+            rc = run_curve(r, ni, flops, key, _intermediate_eval_subset(r.config) is not None)
+            if rc is not None:
+                run_curves.append(rc)
     notes = [f"{skipped} run(s) not completed were skipped"] if skipped else []
     notes += unreadable
     kept_curves, curve_notes = _one_eval_set_per_dataset(curves)
@@ -373,7 +384,7 @@ def load_sweep(sweep_dir: str | Path, params: str = "total", flops: str = "6ND",
                   group=disambiguate(base, keys), data_keys=keys,
                   unique_tokens=np.array(uniq) if np.isfinite(uniq).any() else None,
                   curves=kept_curves or None, source=str(sweep_dir), n_convention=params,
-                  c_convention=flops, notes=notes)
+                  c_convention=flops, notes=notes, run_curves=run_curves or None)
 
 
 def _intermediate_eval_subset(config: object) -> tuple[int, int | None] | None:
@@ -603,6 +614,7 @@ def concat(parts: Sequence[Points]) -> Points:
     if any(p.unique_tokens is not None for p in parts):
         uniq = np.concatenate([p.unique_tokens if p.unique_tokens is not None else np.full(len(p), np.nan) for p in parts])
     curves = [cv for p in parts for cv in (p.curves or [])]
+    run_curves = [rc for p in parts for rc in (p.run_curves or [])]
     notes = [n for p in parts for n in p.notes]
     conventions = list(dict.fromkeys(p.c_convention for p in parts))
     if len(conventions) > 1:
@@ -614,5 +626,5 @@ def concat(parts: Sequence[Points]) -> Points:
         group=group, data_keys=data_keys, unique_tokens=uniq, curves=curves or None,
         source=" + ".join(p.source for p in parts), n_convention=parts[0].n_convention,
         c_convention=parts[0].c_convention, notes=notes,
-        floor=_common_floor(p.floor for p in parts),
+        floor=_common_floor(p.floor for p in parts), run_curves=run_curves or None,
     )
