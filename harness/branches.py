@@ -56,14 +56,17 @@ class Fork:
     cfg: Config  # the standalone run's config
     run_id: str
     steps: int  # the branch's whole length
-    fork_step: int  # its cooldown's first step: steps before it are the trunk's
+    fork_step: int  # its cooldown's first step: steps before it are the trunk's (0 when it trains alone)
     warmup_steps: int
     tokens_per_step: int
+    # Why the branch cannot share the trunk's steps, if it cannot; it then trains alone from
+    # step 0 (its record is the same standalone run's either way).
+    alone: str | None = None
 
     def cooldown_flops(self, shape: Shape) -> dict[str, float]:
-        """FLOPs the branch costs beyond the trunk (its cooldown), per convention."""
+        """FLOPs the branch costs beyond the trunk (its cooldown; all of it when it trains alone)."""
         per_token = flops_per_token(shape)
-        tokens = (self.steps - self.fork_step) * self.tokens_per_step
+        tokens = (self.steps - (0 if self.alone else self.fork_step)) * self.tokens_per_step
         return {k: per_token[k] * tokens for k in CONVENTIONS}
 
     def describe(self, trunk_id: str, shape: Shape) -> dict:
@@ -75,8 +78,10 @@ class Fork:
 def plan_forks(cfg: Config, shape: Shape) -> list[Fork]:
     """The branches of a (validated) run, shortest first, with their fork steps.
 
-    Raises ConfigError naming ``schedule.branches`` when a branch could not share the trunk's
-    steps: one no longer than its warmup (it would warm up faster), or one as long as the trunk.
+    A branch that cannot share the trunk's steps is kept, marked ``alone`` with the reason: one
+    no longer than its warmup (its warmup is cut short to its length, so it differs from the
+    trunk's from the first step), or one as long as the trunk. The planner shows it at full
+    cost and the trunk's run trains it from step 0 after the others.
     """
     if not cfg.schedule.branches:
         return []
@@ -86,18 +91,16 @@ def plan_forks(cfg: Config, shape: Shape) -> list[Fork]:
     for b in sorted(set(float(x) for x in cfg.schedule.branches)):
         bcfg = branch_config(cfg, b)
         bb = resolve_budget(bcfg, shape)
-        if bb.warmup_capped or bb.steps <= bb.warmup_steps:
-            raise ConfigError(
-                f"schedule.branches: the branch {b:g} is {bb.steps} steps, not longer than the warmup "
-                f"({bb.warmup_steps} steps), so it cannot share the trunk's warmup; drop it or shorten "
-                "schedule.warmup_tokens")
         fork = wsd_decay_start(bb.steps, bb.warmup_steps, cfg.schedule)
-        if bb.steps >= trunk.steps or fork > trunk_decay:
-            raise ConfigError(
-                f"schedule.branches: the branch {b:g} is {bb.steps} steps, as long as the run itself "
-                f"({trunk.steps} steps); a branch must end before the trunk's cooldown")
-        forks.append(Fork(budget=b, cfg=bcfg, run_id=records.run_id_of(bcfg), steps=bb.steps, fork_step=fork,
-                          warmup_steps=bb.warmup_steps, tokens_per_step=bb.tokens_per_step))
+        alone = None
+        if bb.warmup_capped or bb.steps <= bb.warmup_steps:
+            alone = (f"{bb.steps} steps, not longer than the warmup of {trunk.warmup_steps} steps, so its "
+                     "warmup is not the trunk's")
+        elif bb.steps >= trunk.steps or fork > trunk_decay:
+            alone = f"{bb.steps} steps, as long as the trunk's cooldown start ({trunk_decay} steps)"
+        forks.append(Fork(budget=b, cfg=bcfg, run_id=records.run_id_of(bcfg), steps=bb.steps,
+                          fork_step=0 if alone else fork, warmup_steps=bb.warmup_steps,
+                          tokens_per_step=bb.tokens_per_step, alone=alone))
     return forks
 
 
@@ -107,5 +110,5 @@ def flops_saved(cfg: Config, shape: Shape, convention: str = "6ND") -> tuple[flo
     trunk = resolve_budget(cfg, shape)
     forks = plan_forks(cfg, shape)
     spent = trunk.tokens * per_token + sum(f.cooldown_flops(shape)[convention] for f in forks)
-    alone = trunk.tokens * per_token + sum(f.steps * f.tokens_per_step * per_token for f in forks)
-    return spent, alone
+    scratch = trunk.tokens * per_token + sum(f.steps * f.tokens_per_step * per_token for f in forks)
+    return spent, scratch

@@ -153,7 +153,10 @@ class TrainConfig:
     tokens_per_param: Optional[float] = None  # D = this x N (N per train.param_convention)
     flops_convention: str = "6ND"  # which FLOP count train.flops is measured in
     param_convention: str = "total"  # which N train.tokens_per_param multiplies
-    eval_interval: int = 0  # steps between evaluations; 0 = about 20 evaluations per run
+    eval_interval: int = 0  # steps between evaluations; 0 = about train.evals_per_run per run
+    # Evaluations per run when eval_interval is 0. A whole-curve law (--law annealing) wants more
+    # than the 10 a final-loss study needs.
+    evals_per_run: int = 10
     eval_batch_size: int = 64  # sequences per forward pass when evaluating
     eval_sequences: int = 0  # sequences per intermediate evaluation (0 = the whole set)
     checkpoint_interval_seconds: float = 30.0  # save a resumable checkpoint this often
@@ -385,6 +388,7 @@ def validate(cfg: Config) -> None:
     need(t.compile_mode in COMPILE_MODES, "train.compile_mode",
          f"{t.compile_mode!r} is not one of {', '.join(COMPILE_MODES)}")
     need(t.eval_interval >= 0, "train.eval_interval", f"must be >= 0, got {t.eval_interval}")
+    need(t.evals_per_run >= 1, "train.evals_per_run", f"must be at least 1, got {t.evals_per_run}")
     need(t.eval_batch_size >= 1, "train.eval_batch_size", f"must be at least 1, got {t.eval_batch_size}")
     need(t.eval_sequences >= 0, "train.eval_sequences", f"must be >= 0, got {t.eval_sequences}")
 

@@ -166,7 +166,7 @@ def portable_config(d: dict[str, Any]) -> dict[str, Any]:
 
 # Keys added after runs were recorded: at their default they leave the id what it was before the
 # key existed (a linear wsd cooldown is the only one there was); any other value is a new run.
-RUN_ID_OMITTED_AT_DEFAULT = {"schedule.decay_shape": "linear"}
+RUN_ID_OMITTED_AT_DEFAULT = {"schedule.decay_shape": "linear", "train.evals_per_run": 10}
 
 
 def _get(d: dict[str, Any], key: str, default: Any) -> Any:

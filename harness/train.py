@@ -238,6 +238,7 @@ def _run_branches(cfg: Config, trunk: records.RunRecord, trained: bool, log: Log
     (the trunk stopped before its fork)."""
     cfgs = [branch_config(cfg, b) for b in sorted(set(cfg.schedule.branches))]
     if not trained and trunk.status == "completed":
+        # (A branch that trains alone is never forked; _train's fork-only pass leaves it out.)
         missing = [c for c in cfgs if records.find_record(c.out_dir, c.sweep_name, records.run_id_of(c),
                                                           quarantine_corrupt=False) is None
                    and not records.checkpoint_path(c.out_dir, c.sweep_name, records.run_id_of(c)).exists()]
@@ -404,7 +405,12 @@ def _train(cfg: Config, run_id: str, log: Log, fork_only: bool = False) -> recor
     counts = param_counts(shape)
     budget: Budget = resolve_budget(cfg, shape)
     per_token = flops_per_token(shape)
-    forks = [f for f in plan_forks(cfg, shape) if _needs_fork(cfg, f)]
+    planned = plan_forks(cfg, shape)
+    for f in planned:
+        if f.alone and not fork_only:
+            log.warn(f"run {run_id}: the cooldown branch {f.budget:g} cannot fork off this run ({f.alone}); "
+                     "it trains alone after it")
+    forks = [f for f in planned if not f.alone and _needs_fork(cfg, f)]
     stop = max((f.fork_step for f in forks), default=0) if fork_only else budget.steps
     if fork_only and not forks:
         return None
@@ -460,7 +466,7 @@ def _train(cfg: Config, run_id: str, log: Log, fork_only: bool = False) -> recor
         if not fork_only else _WandB(replace(cfg, logging=replace(cfg.logging, wandb="disabled")), run_id, {})
 
     def curve_of(st: RunState, steps: int, lr_at: Callable[[int], float]) -> Curve:
-        return Curve(st, steps, _auto_interval(cfg.train.eval_interval, steps, 10),
+        return Curve(st, steps, _auto_interval(cfg.train.eval_interval, steps, cfg.train.evals_per_run),
                      _auto_interval(cfg.logging.log_interval, steps, 20), lr_at, budget.tokens_per_step, per_token)
 
     own = curve_of(state, budget.steps, step.lr_at)
@@ -614,8 +620,9 @@ def _train(cfg: Config, run_id: str, log: Log, fork_only: bool = False) -> recor
                "flops_per_token": per_token, "setup_seconds": round(setup_seconds, 3),
                "precision": precision, "compiled": bool(cfg.train.compile and device.type == "cuda"),
                **({"branch": state.branch} if state.branch else {}),
-               **({"branches": [{"budget": f.budget, "run_id": f.run_id, "fork_step": f.fork_step}
-                                for f in plan_forks(cfg, shape)]} if cfg.schedule.branches else {})})
+               **({"branches": [{"budget": f.budget, "run_id": f.run_id, "fork_step": f.fork_step,
+                                 **({"alone": f.alone} if f.alone else {})}
+                                for f in planned]} if cfg.schedule.branches else {})})
     path = _write(rec, cfg)
     # The record is written first: a kill between the two leaves a finished record and a stale
     # checkpoint, which the next start ignores because the record says the run is done.

@@ -91,11 +91,24 @@ def test_invalid_branches_name_the_key(extra, key):
         validate(make_config([*WSD, *extra]))
 
 
-def test_a_branch_inside_the_warmup_is_refused():
-    cfg = make_config([*WSD, "schedule.branches=[1280]"])  # 5 steps, warmup 10
+def test_a_branch_inside_the_warmup_trains_alone():
+    cfg = make_config([*WSD, "schedule.branches=[1280,12800]"])  # 5 steps, inside the 10-step warmup
     validate(cfg)
-    with pytest.raises(ConfigError, match="^schedule.branches: the branch 1280 is 5 steps, not longer than the warmup"):
-        plan_forks(cfg, _shape(cfg))
+    short, ok = plan_forks(cfg, _shape(cfg))
+    assert short.alone and short.alone.startswith("5 steps, not longer than the warmup of 10 steps")
+    assert ok.alone is None and ok.fork_step == 40
+    per_token = flops_per_token(_shape(cfg))["6ND"]
+    assert flops_saved(cfg, _shape(cfg))[0] == pytest.approx(per_token * 256 * (200 + 5 + 10))
+
+
+@pytest.mark.slow
+def test_a_branch_that_cannot_fork_is_the_standalone_run_too(tmp_path):
+    alone = run(make_config([*WSD, "train.tokens=1280"], tmp_path / "alone"), Log(True))
+    trunk = run(make_config([*WSD, "schedule.branches=[1280]"], tmp_path / "b"), Log(True))
+    assert trunk.extra["branches"][0]["alone"]
+    got = records.find_record(tmp_path / "b", "default", alone.run_id)
+    _same_record(got, alone)
+    assert "branch" not in got.extra
 
 
 def _reference(tmp_path):

@@ -32,7 +32,7 @@ def test_cli_choices_come_from_the_registry():
 
 
 def test_unknown_law_is_one_line():
-    with pytest.raises(FitInputError, match=r"^--law: unknown law 'chinchila'; choose from approach1, "):
+    with pytest.raises(FitInputError, match=r"^--law: unknown law 'chinchila'; choose from annealing, approach1, "):
         check_law_names(["chinchilla", "chinchila"], "--law")
     with pytest.raises(FitInputError, match="unknown law"):
         get_law("approach4")

@@ -26,6 +26,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from harness import records
+from harness.branches import branch_config
 
 
 def _fmt_si(x: float | None) -> str:
@@ -102,6 +103,12 @@ class SweepCallback(Callback):
             if rid not in self.labels:
                 self.planned.append(rid)
                 self.labels[rid] = " ".join(job.overrides)
+            # A trunk's cooldown branches are runs of the sweep too (harness/branches.py).
+            for b in job.cfg.schedule.branches:
+                bid = records.run_id_of(branch_config(job.cfg, b))
+                if bid not in self.labels:
+                    self.planned.append(bid)
+                    self.labels[bid] = " ".join(job.overrides) + f" (branch {b:g})"
         out_dir, name = str(config.out_dir), str(config.sweep_name)
         done = {s: 0 for s in records.STATUSES}
         for rid in self.planned:

@@ -207,15 +207,36 @@ def point_label(c: float, name: str) -> str:
     return f"{fmt_budget(c)}@{name}"
 
 
-def parse_point(label: Any) -> tuple[float, str]:
+def parse_budgets(label: Any) -> tuple[list[float], str]:
+    """A point's budgets, ascending, and its shape: "<C>@<shape>", or with cooldown branches
+    "<C1>+<C2>+...@<shape>" (one wsd trunk to the largest C, a branch at each other)."""
     if label is None:
         raise DesignError("sweep.design.point: unset; a design preset runs as a multirun "
                           "(harness-train -m sweep=..., harness-plan sweep=...)")
-    c, sep, name = str(label).partition("@")
+    cs, sep, name = str(label).partition("@")
     try:
-        return float(c), name if sep else ""
+        return sorted(float(c) for c in cs.split("+")), name if sep else ""
     except ValueError:
-        raise DesignError(f"sweep.design.point: {label!r} is not <budget>@<shape>") from None
+        raise DesignError(f"sweep.design.point: {label!r} is not <budget>[+<budget>...]@<shape>") from None
+
+
+def parse_point(label: Any) -> tuple[float, str]:
+    """The budget a point's run trains to (the largest, for a trunk) and its shape."""
+    budgets, name = parse_budgets(label)
+    return budgets[-1], name
+
+
+def trunk_labels(points: Sequence[Point]) -> list[str]:
+    """The design as wsd trunks: one point per shape, "<C1>+<C2>+...@<shape>", the shapes in the
+    order they first appear. Each trunk trains to its largest budget and forks a cooldown branch
+    at every other (harness/branches.py), whose records are those of the design's runs."""
+    by_shape: dict[str, list[float]] = {}
+    for p in points:
+        by_shape.setdefault(p.rung.name, []).append(p.budget)
+    # Longest trunks first, so parallel workers finish together.
+    order = sorted(by_shape, key=lambda name: -max(by_shape[name]) * next(
+        p.n for p in points if p.rung.name == name))
+    return ["+".join(fmt_budget(c) for c in sorted(set(by_shape[name]))) + f"@{name}" for name in order]
 
 
 # --- Hydra side: the resolvers conf/sweep/design/isoflop.yaml calls ---------------------------
@@ -253,9 +274,11 @@ def points_of(design: Any, arch: str, vocab_size: int, seq_len: int, tied: bool,
 EXIT_ON_ERROR = True
 
 
-def _points_resolver(design, arch, vocab_size, seq_len, tied, conv) -> str:
+def _points_resolver(design, arch, vocab_size, seq_len, tied, conv, schedule="cosine") -> str:
     try:
         pts = points_of(design, str(arch), int(vocab_size), int(seq_len), str(tied).lower() == "true", str(conv))
+        if str(schedule) == "wsd":
+            return ",".join(trunk_labels(pts))
     except DesignError as e:
         if not EXIT_ON_ERROR:
             raise
@@ -277,4 +300,5 @@ def register_resolvers() -> None:
 
     OmegaConf.register_new_resolver("design.points", _points_resolver, replace=True)
     OmegaConf.register_new_resolver("design.flops", lambda label: parse_point(label)[0], replace=True)
+    OmegaConf.register_new_resolver("design.branches", lambda label: parse_budgets(label)[0][:-1], replace=True)
     OmegaConf.register_new_resolver("design.shape", _shape_resolver, replace=True)

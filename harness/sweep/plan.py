@@ -9,8 +9,8 @@ and no data is built (the vocabulary comes from ``data.vocab_size``).
 
 Time estimate: a short throughput probe on this machine, a few optimizer steps of each distinct
 (shape, batch) at the job's thread count, timed after warm-up steps, times the job's steps, plus
-evaluation (forward passes over the validation set ~11 times, at a third of a training step's cost
-per token) and a fixed per-run setup overhead. Shapes whose probe would itself take long (far
+evaluation (forward passes over the validation set at each evaluation, at a third of a training
+step's cost per token) and a fixed per-run setup overhead. Shapes whose probe would itself take long (far
 beyond this device) are not probed: their time is extrapolated from the FLOP rate of the
 largest probed shape and marked ``~``. The totals line also gives the time at a stated MFU on an
 H100, which is how the *_gpu presets were sized.
@@ -34,7 +34,9 @@ Options (``plan.<key>=<value>``, not passed to Hydra): format=table|jsonl, probe
 probe_steps=4, overhead_s=1.5 (per-run setup seconds), mfu=0.35 (for the H100 line),
 max_probe_s=10 (skip probing a shape whose probe would take longer than this), gpus=0 and
 pack_slowdown=2.0 (the packed estimate below), and the flag thresholds min_steps=100,
-max_warmup=0.25, dn_min=1, dn_max=10000, dn_slack=4, bracket=1.5.
+max_warmup=0.25, dn_min=1, dn_max=10000, dn_slack=4, bracket=1.5. tuning=<tuning sweep folder or
+its tuning.json> (harness-tune) adds the flag ``untuned`` to rungs with no tuning behind them: a rate
+more than x2 off the tuned one (or an estimated penalty above 0.01 nats), or N outside the tuned shapes.
 
 Packed estimate: with GPUs (those visible, or plan.gpus=n to plan for another box) the totals also
 give the wall time of the runs to train over n * sweep.runs_per_gpu slots, the longest-first
@@ -60,8 +62,9 @@ PLAN_DEFAULTS: dict[str, Any] = {"format": "table", "probe": True, "probe_steps"
                                  "dn_min": 1.0, "dn_max": 10000.0, "dn_slack": 4.0, "bracket": 1.5,
                                  # The packed estimate: GPUs to plan for (0: those visible) and the
                                  # assumed slowdown of a run sharing its GPU (harness/sweep/packing.py).
-                                 "gpus": 0, "pack_slowdown": 2.0}
-N_EVALS = 11  # about 10 intermediate evaluations plus the final one (train._auto_interval)
+                                 "gpus": 0, "pack_slowdown": 2.0,
+                                 # A tuning result (harness-tune): flag rungs with no tuning behind them.
+                                 "tuning": ""}
 
 
 @dataclass
@@ -74,6 +77,7 @@ class PlannedRun:
     seconds: float | None = None
     extrapolated: bool = False
     flags: list[str] = field(default_factory=list)  # why the run is (probably) wasted; see flag_runs
+    branches: list["PlannedRun"] = field(default_factory=list)  # its cooldown branches (harness/branches.py)
 
 
 def parse_args(argv: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
@@ -105,6 +109,7 @@ def parse_args(argv: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
 def describe(job: Job) -> PlannedRun:
     """Shape, params, steps, tokens and FLOPs of one job, from the same code the run uses."""
     from harness import records
+    from harness.branches import plan_forks
     from harness.budget import resolve_budget
     from harness.config import ConfigError, validate
     from harness.flops import CONVENTIONS, flops_per_token, param_counts
@@ -132,6 +137,11 @@ def describe(job: Job) -> PlannedRun:
         return pr
     counts = param_counts(shape)
     per_token = flops_per_token(shape)
+    try:
+        forks = plan_forks(cfg, shape)
+    except ConfigError as e:
+        pr.error = f"invalid config: {e}"
+        return pr
     pr.info = {
         "model": {"name": cfg.model.name, **vars(shape)},
         "params": vars(counts).copy(),
@@ -141,8 +151,28 @@ def describe(job: Job) -> PlannedRun:
         "flops": {k: per_token[k] * budget.tokens for k in CONVENTIONS},
         "lr": cfg.optim.lr, "threads": cfg.train.threads, "device": cfg.device,
         "val_tokens": cfg.data.val_sequences * cfg.data.seq_len,
+        # intermediate evaluations (on train.eval_sequences, or the whole set) and the final one
+        "evals": (min(budget.steps, cfg.train.evals_per_run) if cfg.train.eval_interval == 0
+                  else budget.steps // cfg.train.eval_interval) * (
+                      min(1.0, cfg.train.eval_sequences / cfg.data.val_sequences) if cfg.train.eval_sequences else 1.0) + 1,
+        # The share of the run's steps it trains itself: 1, or a cooldown branch's cooldown.
+        "spent_fraction": 1.0,
     }
+    pr.branches = []
+    for f in forks:
+        b = describe(Job(job.num, [*job.overrides, f"(branch {f.budget:g})"], f.cfg))
+        if b.info and not f.alone:
+            b.info["spent_fraction"] = (f.steps - f.fork_step) / f.steps
+            b.info["fork_step"] = f.fork_step
+        elif b.info:
+            b.info["branch_alone"] = f.alone
+        pr.branches.append(b)
     return pr
+
+
+def with_branches(runs: list[PlannedRun]) -> list[PlannedRun]:
+    """Each run followed by its cooldown branches (runs of their own, planned and flagged alike)."""
+    return [x for r in runs for x in (r, *r.branches)]
 
 
 def probe_seconds_per_step(shape, batch_size: int, device_spec: str, threads: int | None, steps: int,
@@ -213,8 +243,9 @@ def estimate(runs: list[PlannedRun], opts: dict[str, Any], log=print) -> dict[st
             r.extrapolated = key not in rate
             train_s = r.info["steps"] * step_flops / rt
             per_token = r.info["flops"]["chinchilla"] / r.info["tokens"]
-            eval_s = N_EVALS * r.info["val_tokens"] * per_token / 3 / rt
-            r.seconds = train_s + eval_s + opts["overhead_s"]
+            eval_s = r.info["evals"] * r.info["val_tokens"] * per_token / 3 / rt
+            # A branch trains only its cooldown; its evaluations before the fork are the trunk's.
+            r.seconds = (train_s + eval_s) * r.info["spent_fraction"] + opts["overhead_s"]
     return {"probed_shapes": len(rate), "flops_per_second_max": best_rate}
 
 
@@ -339,7 +370,8 @@ def h100_seconds(runs: list[PlannedRun], mfu: float) -> float | None:
     peak = peak_flops(H100_NAME, "bf16")
     if not peak:
         return None
-    return sum(r.info["flops"]["chinchilla"] for r in runs if r.info and r.status == "new") / (mfu * peak)
+    return sum(r.info["flops"]["chinchilla"] * r.info["spent_fraction"]
+               for r in runs if r.info and r.status == "new") / (mfu * peak)
 
 
 def packed_line(runs: list[PlannedRun], opts: dict[str, Any], device: str, n_gpus: int, runs_per_gpu: int) -> str | None:
@@ -372,7 +404,8 @@ def render_table(runs: list[PlannedRun], opts: dict[str, Any], device: str, prob
             rows.append([str(r.job.num), " ".join(r.job.overrides)[:40], *[""] * 13, f"ERROR: {r.error}", ""])
             continue
         m, p, f = r.info["model"], r.info["params"], r.info["flops"]
-        rows.append([str(r.job.num), m["name"] or m["arch"], str(m["n_layer"]), str(m["d_model"]), _si(p["total"]),
+        num = str(r.job.num) + ("b" if r.info["spent_fraction"] < 1 else "a" if "branch_alone" in r.info else "")
+        rows.append([num, m["name"] or m["arch"], str(m["n_layer"]), str(m["d_model"]), _si(p["total"]),
                      _si(p["non_embedding"]), str(r.info["batch_size"]), str(r.info["steps"]), _si(r.info["tokens"]),
                      f"{r.info['tokens_per_param']:.3g}", f"{f['6ND']:.2e}", f"{f['6ND_nonemb']:.2e}",
                      f"{f['kaplan']:.2e}", f"{f['chinchilla']:.2e}",
@@ -385,6 +418,18 @@ def render_table(runs: list[PlannedRun], opts: dict[str, Any], device: str, prob
     tot_f = {k: sum(r.info["flops"][k] for r in ok) for k in ("6ND", "6ND_nonemb", "kaplan", "chinchilla")}
     secs = [r.seconds for r in new if r.seconds is not None]
     lines.append("")
+    if any(r.info["spent_fraction"] < 1 for r in ok):
+        # Cooldown branches: what the sweep spends (trunks whole, branches their cooldown only)
+        # against the same runs each trained from scratch.
+        spent = sum(r.info["flops"]["6ND"] * r.info["spent_fraction"] for r in ok)
+        alone = [r for r in ok if "branch_alone" in r.info]
+        if alone:
+            lines.append(f"{len(alone)} branch(es) (#a) cannot fork and train alone at full cost: "
+                         + "; ".join(f"{r.info['model']['name'] or ''} {r.info['budget']}: {r.info['branch_alone']}"
+                                     for r in alone))
+        lines.append(f"cooldown branches (#b: forked off the run above them, training only their cooldown): "
+                     f"{sum(r.info['spent_fraction'] < 1 for r in ok)} branches; FLOPs spent (6ND) {spent:.3g} "
+                     f"against {tot_f['6ND']:.3g} for the same runs from scratch ({spent / tot_f['6ND']:.0%})")
     lines.append(f"total: {len(runs)} runs ({len(new)} to train, {len(ok) - len(new)} already recorded, "
                  f"{len(runs) - len(ok)} invalid) | tokens {_si(sum(r.info['tokens'] for r in ok))} | FLOPs "
                  + ", ".join(f"{k} {v:.3g}" for k, v in tot_f.items()))
@@ -425,7 +470,7 @@ def plan(argv: Sequence[str], out=None) -> list[PlannedRun]:
     opts, args = parse_args(argv)
     master, jobs = expand(args)
     _check_fit_laws(master)
-    runs = [describe(j) for j in jobs]
+    runs = with_branches([describe(j) for j in jobs])
     from harness.hardware import device_name, resolve_device
 
     dev_spec = next((r.info["device"] for r in runs if r.info), "auto")
@@ -434,7 +479,11 @@ def plan(argv: Sequence[str], out=None) -> list[PlannedRun]:
     except Exception:
         dev = dev_spec
     checks = flag_runs(runs, master, opts)
-    summary = flag_summary(runs, checks, opts)
+    tuning_lines = []
+    if opts["tuning"]:  # rungs with no tuning behind them (harness/tune/flags.py)
+        from harness.tune.flags import flag_planned
+        tuning_lines = flag_planned(opts["tuning"], runs)
+    summary = flag_summary(runs, checks, opts) + tuning_lines
     probe = estimate(runs, opts, log=lambda m: print(m, file=sys.stderr))
     if opts["format"] == "jsonl":
         for r in runs:
