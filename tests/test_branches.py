@@ -183,3 +183,29 @@ def test_a_branch_added_after_the_trunk_is_forked_from_a_retrained_trunk(tmp_pat
     assert set(got) == set(alone)
     for rid, rec in got.items():
         _same_record(rec, alone[rid])
+
+
+def test_an_isoflop_design_under_wsd_plans_one_trunk_per_shape():
+    import io
+
+    from harness.sweep.plan import plan
+
+    def pairs(runs):
+        return sorted((r.job.cfg.train.flops, r.info["model"]["name"]) for r in runs if r.info)
+
+    cosine = plan(["sweep=chinchilla_isoflop", "plan.probe=false"], out=io.StringIO())
+    text = io.StringIO()
+    wsd = plan(["sweep=chinchilla_isoflop", "schedule=wsd", "plan.probe=false"], out=text)
+    # The same (budget, shape) runs, now as trunks with branches: one trunk per shape.
+    assert pairs(wsd) == pairs(cosine)
+    trunks = [r for r in wsd if r.info["spent_fraction"] == 1.0]
+    assert len(trunks) == len({name for _, name in pairs(cosine)})
+    for t in trunks:
+        shape_budgets = sorted(c for c, name in pairs(cosine) if name == t.info["model"]["name"])
+        assert t.job.cfg.train.flops == shape_budgets[-1]
+        assert sorted(t.job.cfg.schedule.branches) == shape_budgets[:-1]
+        assert [b.job.cfg.schedule.branches for b in t.branches] == [[]] * len(shape_budgets[:-1])
+    spent = sum(r.info["flops"]["6ND"] * r.info["spent_fraction"] for r in wsd)
+    total = sum(r.info["flops"]["6ND"] for r in wsd)
+    assert f"FLOPs spent (6ND) {spent:.3g} against {total:.3g}" in text.getvalue()
+    assert 0.5 < spent / total < 1.0
