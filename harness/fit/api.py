@@ -72,6 +72,8 @@ class FitReport:
     # Kept for the plots; not serialised. Fitters are keyed like ``result_key``.
     points: Points | None = None
     fitters: dict[str, Law] = field(default_factory=dict)
+    # Under-tuned runs against a tuning result (harness/tune/fitlink.py); None without --tuning.
+    tuning: dict[str, Any] | None = None
 
     @property
     def floor(self) -> float | None:
@@ -87,7 +89,8 @@ class FitReport:
                 "c_convention_note": f"every C in this file (points, budgets, allocations, predictions) counts "
                                      f"training FLOPs as {self.c_convention}",
                 "notes": self.notes, "laws": [r.to_json() for r in self.results], "skipped": self.skipped,
-                "anchors": self.anchors, "bayes_loss": self.floor}
+                "anchors": self.anchors, "bayes_loss": self.floor,
+                **({"under_tuned": self.tuning} if self.tuning is not None else {})}
 
     def e_vs_floor(self) -> list[tuple[str, float, list[float] | None]]:
         """(law, fitted E, its interval) for each law with an irreducible term, to set beside ``floor``."""

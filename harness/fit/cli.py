@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "every fitted shape, fitted with approach2 (and chinchilla), e.g. 1e12,3e12,1e13")
     g.add_argument("--profile-schedule", default="cosine", choices=("cosine", "wsd", "constant"),
                    help="the schedule of the predicted runs of --profiles, matched to each length (default cosine)")
+    g = p.add_argument_group("under-tuned runs (a learning-rate tuning result, harness-tune)")
+    g.add_argument("--tuning", default=None, metavar="PATH",
+                   help="a tuning sweep folder or its tuning.json: flag runs whose lr is off the tuned rate")
+    g.add_argument("--drop-undertuned", action="store_true", help="with --tuning: leave flagged runs out of the fit")
+    g.add_argument("--undertuned-threshold", type=float, default=0.01, metavar="NATS",
+                   help="with --tuning: flag a run whose estimated loss penalty exceeds this (default 0.01)")
     return p
 
 
@@ -111,6 +117,13 @@ def run(argv: list[str] | None = None) -> int:
                       flops=args.flops, val_set=args.val_set, train_set=args.train_set) for path in args.inputs]
     patterns = [pat.strip() for arg in args.runs for pat in arg.split(",") if pat.strip()]
     points = concat(parts).select(patterns).drop_highest_loss(args.drop_highest_loss)
+    tuning = None
+    if args.drop_undertuned and not args.tuning:
+        raise FitInputError("--drop-undertuned needs --tuning (a tuning sweep folder or its tuning.json)")
+    if args.tuning:
+        from harness.tune.fitlink import apply_tuning
+        points, tuning, tuning_lines = apply_tuning(args.tuning, args.inputs, points, drop=args.drop_undertuned,
+                                                    threshold=args.undertuned_threshold)
     annealing = "annealing" in (args.law or [])
     if (args.fit_schedules or args.predict_runs or args.profiles) and not annealing:
         raise FitInputError("--fit-schedules, --predict-runs and --profiles belong to the annealing law: add --law annealing")
@@ -125,12 +138,15 @@ def run(argv: list[str] | None = None) -> int:
         extend_report(report, predict_dir=args.predict_runs, profiles=_budgets(args.profiles, "--profiles"),
                       schedule=args.profile_schedule, params=args.params, flops=args.flops,
                       bootstrap=args.bootstrap, seed=args.seed)
+    report.tuning = tuning
     for law, why in report.skipped.items():
         print(f"skipped {law}: {why}", file=sys.stderr)
     write_outputs(report, json_path=json_path, plots_dir=plots, report_path=rep)
     # The headline carries the notes (skipped files, dropped points), the FLOP convention and every
     # warning that the fit is under-determined: on stdout, where a user looks.
     print(report.headline())
+    if tuning is not None:
+        print("\n".join(tuning_lines))
     if json_path is None:
         print(json.dumps(report.to_json()["laws"], indent=1))
     return 0

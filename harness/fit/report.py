@@ -113,6 +113,9 @@ def render_markdown(report: Any, figs: dict[str, str] | None = None, plots_rel: 
             ci_s = f"{fmt(ci[0])} – {fmt(ci[1])}" if ci and ci[0] is not None else "–"
             lines.append(f"| {law} | {fmt(e)} | {ci_s} | {e - report.floor:+.4f} | {inside} |")
         lines.append("")
+    if getattr(report, "tuning", None):
+        from harness.tune.fitlink import report_section
+        lines += report_section(report.tuning)
     for r in report.results:
         lines.append(get_law(r.law).report_section(r, figs))
     if report.skipped:

@@ -16,6 +16,13 @@ The exponents come from the paper; the constants (lr_ref, tokens_ref) are calibr
 harness's tiny models and live in the YAML (conf/sweep/hparams/porian.yaml), not here, so a study
 can restate the rule. They are OmegaConf resolvers, so the YAML reads
 ``lr: ${hp.lr:${model},...}`` and any override (``optim.lr=1e-3``) simply replaces the value.
+
+Tuning sweeps (conf/sweep/lr_tune.yaml) need a grid that follows each shape: ``${hp.lr_x:m,lr_ref,lr_exp}``
+is the rule's rate for the config's own model times m. It reads the model from the config root, so
+the same value works in a YAML file and on the command line (whose override grammar cannot nest
+``${model}``). The options of the config group conf/lr_mult/ (x0.125 .. x8) set optim.lr with it,
+and lr_tune sweeps that group: a group, not a swept list of such strings, because the launcher
+resolves the sweeper's params once against the base config, before each job has its model.
 """
 
 from __future__ import annotations
@@ -47,6 +54,12 @@ def lr_rule(n: float, lr_ref: float, lr_exp: float) -> float:
     return float(f"{lr_ref * (n / N_REF) ** lr_exp:.3g}")
 
 
+def lr_times_rule(mult: float, n: float, lr_ref: float, lr_exp: float) -> float:
+    """m x the rule's rate, rounded like the rule's own (the rounding is done once, after the
+    product, so x2 grid points stay x2 apart to three digits)."""
+    return float(f"{mult * lr_ref * (n / N_REF) ** lr_exp:.3g}")
+
+
 def batch_rule(n: float, seq_len: int, tokens_ref: float, batch_exp: float, min_seqs: int, max_seqs: int) -> int:
     seqs = tokens_ref * (n / N_REF) ** batch_exp / seq_len
     pow2 = 2 ** round(math.log2(max(seqs, 1.0)))
@@ -70,6 +83,10 @@ def register_resolvers() -> None:
 
     OmegaConf.register_new_resolver(
         "hp.lr", lambda model, lr_ref, lr_exp: lr_rule(non_embedding_params(model), float(lr_ref), float(lr_exp)),
+        replace=True)
+    OmegaConf.register_new_resolver(
+        "hp.lr_x", lambda mult, lr_ref, lr_exp, *, _root_: lr_times_rule(
+            float(mult), non_embedding_params(_root_.model), float(lr_ref), float(lr_exp)),
         replace=True)
     OmegaConf.register_new_resolver(
         "hp.batch", lambda model, seq_len, tokens_ref, batch_exp, min_seqs, max_seqs: batch_rule(

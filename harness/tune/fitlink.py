@@ -1,0 +1,80 @@
+"""The tuning result inside harness-fit: flag the runs being fitted that trained off their tuned
+learning rate (``--tuning``), optionally drop them (``--drop-undertuned``), and a report section.
+Kept here so the fitter's own modules change by a few lines only."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Sequence
+
+from harness.tune.analysis import TuningError, load_result
+from harness.tune.flags import RunFlag, flag_records, summary_lines
+
+
+def apply_tuning(tuning: str, inputs: Sequence[str], points: Any, drop: bool = False, threshold: float = 0.01,
+                 max_ratio: float = 2.0) -> tuple[Any, dict[str, Any], list[str]]:
+    """(points, the report's ``tuning`` entry, stdout lines). Bad input: a one-line FitInputError."""
+    from harness import records
+    from harness.fit.errors import FitInputError
+
+    try:
+        result = load_result(tuning)
+    except TuningError as e:
+        raise FitInputError(str(e)) from None
+    flags: list[tuple[str, RunFlag]] = []
+    skipped = []
+    for path in inputs:
+        if not (Path(path) / "runs").is_dir():
+            skipped.append(str(path))  # a CSV or open_lm folder: no learning rates to judge
+            continue
+        recs, _ = records.scan_sweep(path, quarantine_corrupt=False, status="completed")
+        flags += [(Path(path).name, f) for f in flag_records(result, recs, threshold, max_ratio)]
+    bad = [(sweep, f) for sweep, f in flags if f.flagged]
+    lines = summary_lines([f for _, f in flags], result.source)
+    if skipped:
+        lines.append(f"  (not judged, no run records: {', '.join(skipped)})")
+    dropped: list[str] = []
+    if drop and bad:
+        single = len(inputs) == 1
+        gone = {f.run_id if single else f"{sweep}:{f.run_id}" for sweep, f in bad}
+        keep = [i for i, lab in enumerate(points.labels) if lab not in gone]
+        if not keep:
+            raise FitInputError("--drop-undertuned: every run is flagged under-tuned; nothing left to fit")
+        dropped = [lab for lab in points.labels if lab in gone]
+        points = points.subset(keep)
+        points.notes.append(f"{len(dropped)} under-tuned run(s) dropped (--drop-undertuned, tuning {result.source})")
+        lines.append(f"  dropped {len(dropped)} flagged run(s) from the fit")
+    entry = {"source": result.source, "threshold_nats": threshold, "max_ratio": max_ratio,
+             "law": None if result.law is None else {"c": result.law.c, "e": result.law.e},
+             "runs": [{"sweep": s, **asdict(f)} for s, f in flags], "dropped": dropped}
+    return points, entry, lines
+
+
+def report_section(entry: dict[str, Any] | None) -> list[str]:
+    """Markdown lines for report.md (none without --tuning)."""
+    if not entry:
+        return []
+    runs = entry["runs"]
+    bad = [r for r in runs if r["flagged"]]
+    law = entry.get("law")
+    lines = ["## Under-tuned runs", "",
+             f"Against the tuning sweep {entry['source']}"
+             + (f" (lr*(N) = {law['c']:.3g}·(N/1e5)^{law['e']:.3g})" if law else "")
+             + f": a run is flagged when its estimated loss penalty from its learning rate exceeds "
+             f"{entry['threshold_nats']:g} nats or its rate is more than x{entry['max_ratio']:g} off the tuned one. "
+             f"{len(bad)} of {len(runs)} runs flagged"
+             + (f"; {len(entry['dropped'])} dropped from the fit." if entry["dropped"] else "."), ""]
+    if runs:
+        lines += ["| run | shape | N (non-emb) | lr | tuned lr | ratio | est. penalty (nats) | from | flagged |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in runs:
+            tuned = "–" if r["lr_tuned"] is None else f"{r['lr_tuned']:.3g}"
+            ratio = "–" if r["ratio"] is None else f"x{r['ratio']:.2g}"
+            pen = "–" if r["penalty"] is None else f"{r['penalty']:+.3f}"
+            src = r["source"] + (" (extrapolated)" if r["extrapolated"] else "")
+            flag = f"**yes**: {r['why']}" if r["flagged"] else "no"
+            lines.append(f"| {r['run_id']} | {r['model']} | {r['n']:.3g} | {r['lr']:.3g} | {tuned} | {ratio} | "
+                         f"{pen} | {src} | {flag} |")
+    lines.append("")
+    return lines
