@@ -129,3 +129,28 @@ def test_tune_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixt
     write_tuning_sweep(sweep)
     assert tune_main([str(sweep), "--reference", str(tmp_path / "missing.yaml")]) == 2
     assert "missing.yaml" in capsys.readouterr().err
+
+
+def test_a_beta2_axis_gives_one_curve_per_setting_and_the_law_takes_the_best(tmp_path: Path) -> None:
+    sweep = tmp_path / "tune"
+    for name, d, n in SHAPES[:3]:
+        for m in (0.25, 0.5, 1, 2, 4):
+            lr = float(f"{lr_star(n) * m:.3g}")
+            write_run(sweep, f"{name}-{m:g}-a", name, d, n, lr, loss_at(n, lr), beta2=0.95)
+            # beta2 0.99 here: a worse loss at an optimum x2 lower, which lr*(N) must not take
+            write_run(sweep, f"{name}-{m:g}-b", name, d, n, lr, loss_at(n, lr * 2) + 0.05, beta2=0.99)
+    res = analyse_records(load_tuning_sweep(sweep), "tune", n_boot=20)
+    assert len(res.shapes) == 6 and all("beta2=" in s.key for s in res.shapes)
+    assert res.law.e == pytest.approx(TRUE_E, abs=0.05)
+
+
+def test_planner_refuses_a_bad_tuning_file_in_one_line(tmp_path: Path) -> None:
+    from harness.sweep.expand import SweepError
+    from harness.tune.flags import flag_planned
+
+    # harness-plan prints a SweepError as "harness-plan: <message>" and exits 2
+    with pytest.raises(SweepError, match="no tuning result there"):
+        flag_planned(str(tmp_path / "nothing"), [])
+    (tmp_path / "t.json").write_text("[1, 2]")
+    with pytest.raises(SweepError, match="t.json: not a tuning result"):
+        flag_planned(str(tmp_path / "t.json"), [])
