@@ -175,8 +175,12 @@ def fit_shape(points: Sequence[GridPoint], noise: float = 0.003, n_boot: int = 4
     v = _vertex(xs, ys) if len(xs) >= 3 else None
     if v is None or edge is not None or not (x[0] <= v[0] <= x[-1]):
         # No interior minimum to fit: report the best grid rate, and its neighbours as the interval.
-        if v is None and edge is None:
+        if edge is None and len(xs) < 3:
+            notes.append(f"{len(xs)} finite grid points: too few for a parabola; best grid rate used")
+        elif edge is None and v is None:
             notes.append("the losses near the minimum do not curve upwards: no parabola; best grid rate used")
+        elif edge is None:
+            notes.append(f"the parabola's vertex ({math.exp(v[0]):.3g}) falls outside the grid; best grid rate used")
         out.update(lr_opt=lrs[i], loss_opt=float(y[i]),
                    lr_ci=[lrs[i - 1] if i > 0 else None, lrs[i + 1] if i + 1 < len(lrs) else None],
                    draws=None)
