@@ -198,6 +198,8 @@ def test_the_old_gpu_cross_product_is_flagged(tmp_path):
     ("chinchilla_isoflop_gpu", [], 18, 8),
     ("chinchilla_isoflop_gpu", ["data=eltec"], 25, 8),  # text: vocabulary 4096 makes total N larger
     ("demo", [], 12, 3),  # the README's first command: a fixed grid, checked against its stated prior
+    ("chinchilla_isoflop", ["schedule=wsd"], 21, 4),  # the same design as wsd trunks and branches
+    ("synthetic_isoflop_wsd_long_cpu", [], 21, 5),  # the issue-11 study that spends what branches save
 ])
 def test_shipped_isoflop_presets_plan_no_wasted_run_and_bracket_every_minimum(tmp_path, name, extra, n_runs, n_checks):
     runs, out = _plan([f"sweep={name}", *extra], tmp_path)
@@ -222,3 +224,26 @@ def test_shipped_grid_presets_plan_no_wasted_run(tmp_path, name):
     assert f"flagged: 0 of {len(runs)} runs" in out
     assert min(r.info["steps"] for r in runs) >= 100
     assert all(1 <= r.info["tokens_per_param"] <= 1e4 for r in runs)
+
+
+# The presets of committed studies reproduce their records as they ran (changing them would orphan
+# the records); what the planner flags in them is pinned here and said in their headers and READMEs.
+@pytest.mark.slow
+@pytest.mark.parametrize("name, flagged", [
+    ("synthetic_isoflop_cpu", {("ladder_m", 1e12): ["steps", "batch", "warmup", "D/N"], ("ladder_m", 2e12): ["warmup"]}),
+    ("synthetic_isoflop_wsd_cpu", {("ladder_m", 1e12): ["steps", "batch", "warmup", "D/N"], ("ladder_m", 2e12): ["warmup"]}),
+])
+def test_study_presets_flag_exactly_what_their_readmes_say(tmp_path, name, flagged):
+    runs, out = _plan([f"sweep={name}"], tmp_path)
+    got = {(r.info["model"]["name"], r.job.cfg.train.flops): r.flags for r in runs if r.flags}
+    assert got == flagged
+    assert f"flagged: {len(flagged)} of 20 runs" in out and "NOT BRACKETED" not in out
+
+
+@pytest.mark.slow
+def test_the_text_study_preset_flags_the_budgets_its_readme_says(tmp_path, shared_data):
+    runs, out = _plan(["sweep=eltec_isoflop_cpu"], tmp_path)
+    # Under the allocation the study itself measured, its two smallest budgets are not bracketed.
+    assert "C=5e+11: N_opt 17.1K predicted, shapes 27.1K..258K NOT BRACKETED" in out
+    assert "C=1e+12: N_opt 29.3K predicted, shapes 27.1K..258K NOT BRACKETED" in out
+    assert "minima bracketed: 2 of 4" in out and "flagged: 10 of 20 runs" in out
