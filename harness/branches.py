@@ -11,6 +11,10 @@ standalone run with that budget (same config, same run_id, the same numbers, bit
 CPU), so sweeps skip it, resume treats it as done and the fitter needs nothing new. Its record's
 ``extra.branch`` names the trunk and the FLOPs the branch really cost (its cooldown).
 
+A constant schedule has branches too, with no cooldown: the shorter run IS the trunk at its last
+step, so its branch costs one evaluation (Kaplan et al.'s reading of every budget off one long
+run, with each point a record of its own).
+
 This module plans the forks from the config; harness/train.py trains the trunk and writes them.
 """
 
@@ -86,12 +90,17 @@ def plan_forks(cfg: Config, shape: Shape) -> list[Fork]:
     if not cfg.schedule.branches:
         return []
     trunk = resolve_budget(cfg, shape)
-    trunk_decay = wsd_decay_start(trunk.steps, trunk.warmup_steps, cfg.schedule)
+    constant = cfg.schedule.name == "constant"
+
+    def cooldown_start(steps: int, warmup_steps: int) -> int:
+        return steps if constant else wsd_decay_start(steps, warmup_steps, cfg.schedule)
+
+    trunk_decay = cooldown_start(trunk.steps, trunk.warmup_steps)
     forks: list[Fork] = []
     for b in sorted(set(float(x) for x in cfg.schedule.branches)):
         bcfg = branch_config(cfg, b)
         bb = resolve_budget(bcfg, shape)
-        fork = wsd_decay_start(bb.steps, bb.warmup_steps, cfg.schedule)
+        fork = cooldown_start(bb.steps, bb.warmup_steps)
         alone = None
         if bb.warmup_capped or bb.steps <= bb.warmup_steps:
             alone = (f"{bb.steps} steps, not longer than the warmup of {trunk.warmup_steps} steps, so its "

@@ -137,10 +137,11 @@ class ScheduleConfig:
     # wsd: the cooldown's shape: linear, or 1-sqrt (Hägele et al. 2024's best: the rate falls as
     # 1 - sqrt(progress), staying high longer and dropping fast at the end).
     decay_shape: str = "linear"
-    # wsd: budgets of cooldown branches, in the unit of the run's own budget (train.tokens,
+    # wsd or constant: budgets of branches, in the unit of the run's own budget (train.tokens,
     # train.flops or train.tokens_per_param), each below it. The run trains its constant-rate trunk
-    # once and forks each branch where that branch's cooldown starts; every branch's record is the
-    # record of the standalone run with that budget (harness/branches.py). Empty: no branches.
+    # once and forks each branch where that branch's cooldown starts (constant: where it ends);
+    # every branch's record is the record of the standalone run with that budget
+    # (harness/branches.py). Empty: no branches.
     branches: list[float] = field(default_factory=list)
 
 
@@ -408,8 +409,8 @@ def validate(cfg: Config) -> None:
     need(s.decay_shape in DECAY_SHAPES, "schedule.decay_shape",
          f"{s.decay_shape!r} is not one of {', '.join(DECAY_SHAPES)}")
     if s.branches:
-        need(s.name == "wsd", "schedule.branches",
-             f"cooldown branches need schedule=wsd (a constant-rate trunk to fork from), not {s.name!r}")
+        need(s.name in ("wsd", "constant"), "schedule.branches",
+             f"branches need schedule=wsd or constant (a constant-rate trunk to fork from), not {s.name!r}")
         # A warmup set as a share of the run ends at a different step in each branch, so the
         # branches would not share the trunk's first steps.
         need(s.warmup_tokens is not None, "schedule.warmup_tokens",

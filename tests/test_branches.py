@@ -81,7 +81,7 @@ def test_plan_forks_and_the_flops_saved():
 
 
 @pytest.mark.parametrize("extra, key", [
-    (["schedule=cosine", BRANCHES], "schedule.branches"),
+    (["schedule=cosine", BRANCHES], "schedule.branches"),  # no constant stretch to fork from
     (["schedule.warmup_tokens=null", BRANCHES], "schedule.warmup_tokens"),
     (["schedule.branches=[51200]"], "schedule.branches"),
     (["schedule.branches=[-5]"], "schedule.branches"),
@@ -209,3 +209,29 @@ def test_an_isoflop_design_under_wsd_plans_one_trunk_per_shape():
     total = sum(r.info["flops"]["6ND"] for r in wsd)
     assert f"FLOPs spent (6ND) {spent:.3g} against {total:.3g}" in text.getvalue()
     assert 0.5 < spent / total < 1.0
+
+
+CONSTANT = [*TINY, "train.tokens=51200", "schedule=constant", "schedule.warmup_tokens=2560", "train.eval_interval=10"]
+
+
+@pytest.mark.slow
+def test_constant_schedule_branches_are_the_trunk_at_their_last_step(tmp_path):
+    alone = {}
+    for tokens in (12800, 25600, 51200):
+        rec = run(make_config([*CONSTANT, f"train.tokens={tokens}"], tmp_path / "alone"), Log(True))
+        alone[rec.run_id] = rec
+    cfg = make_config([*CONSTANT, BRANCHES], tmp_path / "branched")
+    assert [(f.fork_step, f.steps) for f in plan_forks(cfg, _shape(cfg))] == [(50, 50), (100, 100)]
+    assert flops_saved(cfg, _shape(cfg))[0] == pytest.approx(flops_per_token(_shape(cfg))["6ND"] * 256 * 200)
+    run(cfg, Log(True))
+    got = {r.run_id: r for r in records.read_sweep(tmp_path / "branched" / "default")}
+    assert set(got) == set(alone)
+    for rid, rec in got.items():
+        _same_record(rec, alone[rid])
+        if "branch" in rec.extra:
+            assert rec.extra["branch"]["cooldown_steps"] == 0 and rec.extra["branch"]["flops_spent"]["6ND"] == 0
+
+
+def test_branches_need_a_schedule_with_a_constant_stretch():
+    with pytest.raises(ConfigError, match="^schedule.branches: branches need schedule=wsd or constant"):
+        validate(make_config([*CONSTANT, "schedule=cosine", BRANCHES]))
