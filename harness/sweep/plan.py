@@ -427,7 +427,8 @@ def render_table(runs: list[PlannedRun], opts: dict[str, Any], device: str, prob
             lines.append(f"{len(alone)} branch(es) (#a) cannot fork and train alone at full cost: "
                          + "; ".join(f"{r.info['model']['name'] or ''} {r.info['budget']}: {r.info['branch_alone']}"
                                      for r in alone))
-        lines.append(f"cooldown branches (#b: forked off the run above them, training only their cooldown): "
+        lines.append(f"branches (#b: forked off the run above them, training only their cooldown, none under a "
+                     f"constant schedule): "
                      f"{sum(r.info['spent_fraction'] < 1 for r in ok)} branches; FLOPs spent (6ND) {spent:.3g} "
                      f"against {tot_f['6ND']:.3g} for the same runs from scratch ({spent / tot_f['6ND']:.0%})")
     lines.append(f"total: {len(runs)} runs ({len(new)} to train, {len(ok) - len(new)} already recorded, "
