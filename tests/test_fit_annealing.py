@@ -185,3 +185,22 @@ def test_cli_profiles_fit_approach2_on_predicted_points(tmp_path: Path, capsys: 
     fit = json.loads((tmp_path / "fit.json").read_text())
     prof = fit["laws"][0]["details"]["profiles"]
     assert len(prof["points"]) == 6 and prof["schedule"] == "cosine"
+
+
+def test_a_fixed_lambda_is_a_setting_of_the_law_and_of_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    runs = [synthetic_run("const", CONSTANT, 2000), synthetic_run("wsd", WSD, 2000)]
+    other = 0.9 if TRUE["lam"] != 0.9 else 0.95
+    law = AnnealingLaw(lambdas=(other,)).fit(points_of(runs))
+    assert law.shape("d48L2").lam == other  # held where it was fixed, even off the truth
+    fit_dir = tmp_path / "wsd"
+    write_record(fit_dir, "c1", CONSTANT, 2000)
+    write_record(fit_dir, "w1", WSD, 2000)
+    assert main([str(fit_dir), "--law", "annealing", "--bootstrap", "0", "--annealing-lambda", str(other),
+                 "--json", str(tmp_path / "f.json")]) == 0
+    fit = json.loads((tmp_path / "f.json").read_text())
+    got = next(r for r in fit["laws"] if r["law"] == "annealing")
+    assert got["params"]["lambda[d48L2]"] == other
+    capsys.readouterr()
+    assert main([str(fit_dir), "--law", "annealing", "--annealing-lambda", "1.5", "--json", str(tmp_path / "g.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--annealing-lambda 1.5" in err

@@ -185,23 +185,44 @@ def annealing_plots(fitter: Any, report: Any, out_dir: Any, tag: str = "") -> di
 
 
 def _curves_plot(fitter: Any, out: Path, tag: str) -> str:
+    """One panel per shape (at most six): each curve's evaluations after the warmup and the fitted
+    law through them, on the steps the law was fitted on (the warmup's steep start would flatten
+    every detail that matters, the cooldowns' drops)."""
     from harness.fit.plots import plt, save
 
     p = plt()
-    fig, ax = p.subplots(figsize=(7, 5))
-    for i, sf in enumerate(list(fitter.shapes_.values())[:4]):
-        color = f"C{i}"
-        for rc in sorted(fitter_runs(fitter, sf), key=lambda r: r.steps)[-2:]:
+    shapes = sorted(fitter.shapes_.values(), key=lambda sf: sf.n)[:6]
+    cols = min(3, len(shapes))
+    rows = -(-len(shapes) // cols)
+    fig, axes = p.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    for ax in axes.flat[len(shapes):]:
+        ax.set_visible(False)
+    for ax, sf in zip(axes.flat, shapes):
+        runs = sorted(fitter_runs(fitter, sf), key=lambda r: r.steps)
+        ys = []
+        for i, rc in enumerate(runs):
+            color = f"C{i % 10}"
             s1, s2 = fitter.areas(sf, rc.schedule, rc.steps, rc.warmup_steps, rc.peak_lr)
-            at = np.arange(max(1, rc.warmup_steps), rc.steps + 1)
+            keep = np.asarray(rc.eval_steps) > rc.warmup_steps
+            if not keep.any():
+                continue
+            first = int(np.asarray(rc.eval_steps)[keep].min())
+            at = np.arange(first, rc.steps + 1)
             ax.plot(at, sf.loss_at(s1[at], s2[at]), color=color, lw=1)
             shift = np.where(rc.eval_full, 0.0, sf.delta)  # subset evaluations drawn at the whole set's level
-            ax.scatter(rc.eval_steps, rc.eval_loss - shift, color=color, s=10)
-        ax.plot([], [], color=color, label=sf.label)
-    ax.set_xscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel("val_loss (points) and the fitted law (lines)")
-    ax.legend()
+            y = (np.asarray(rc.eval_loss) - shift)[keep]
+            ax.scatter(np.asarray(rc.eval_steps)[keep], y, color=color, s=9,
+                       label=f"{rc.schedule_name}, {rc.steps} steps")
+            ys.extend(y.tolist())
+        if ys:
+            lo, hi = min(ys), max(ys)
+            ax.set_ylim(lo - 0.05 * (hi - lo + 1e-3), hi + 0.05 * (hi - lo + 1e-3))
+        ax.set_title(f"{sf.label} (N = {sf.n:,.0f})", fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6)
+    axes.flat[0].set_ylabel("val_loss (points), fitted law (lines)", fontsize=8)
+    fig.tight_layout()
     return save(fig, out, f"annealing_curves{tag}")
 
 

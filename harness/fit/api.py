@@ -12,7 +12,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -174,8 +174,12 @@ def _check_options(points: Points, holdout: int, bootstrap: int, inference_token
 
 def fit_points(points: Points, laws: Sequence[str] | None = None, *, bootstrap: int = DEFAULT_BOOTSTRAP,
                holdout: int = 0, at_flops: Sequence[float] = (), predict: Sequence[PredictSpec | str] = (),
-               inference_tokens: float | None = None, seed: int = 0, by_data: bool = False) -> FitReport:
+               inference_tokens: float | None = None, seed: int = 0, by_data: bool = False,
+               law_settings: Mapping[str, Mapping[str, Any]] | None = None) -> FitReport:
     """Fit each law that the points support; a law they cannot support is skipped with a reason.
+
+    ``law_settings``: a law's own constructor settings by law name, e.g.
+    ``{"annealing": {"lambdas": (0.995,)}}`` (the CLI's --annealing-lambda).
 
     Points from several data sets are never pooled by a law that fits one: a named law is refused
     (one line naming the data sets), a default one is left out with a note; ``by_data`` fits
@@ -208,12 +212,14 @@ def fit_points(points: Points, laws: Sequence[str] | None = None, *, bootstrap: 
             if label is not None and cls.pools_datasets:
                 continue  # a joint law is fitted once, on every data set, below
             _fit_one(cls, pts, label, bootstrap=bootstrap, holdout=holdout, at_flops=at_flops, specs=specs,
+                     settings=(law_settings or {}).get(law, {}),
                      inference_tokens=inference_tokens, seed=seed, strict=explicit and len(laws) == 1,
                      results=results, skipped=skipped, fitters=fitters)
     if by_data and several:
         for law in laws:
             if get_law(law).pools_datasets:
                 _fit_one(get_law(law), points, None, bootstrap=bootstrap, holdout=holdout, at_flops=at_flops,
+                         settings=(law_settings or {}).get(law, {}),
                          specs=specs, inference_tokens=inference_tokens, seed=seed, strict=False,
                          results=results, skipped=skipped, fitters=fitters)
     if not results:
@@ -225,10 +231,11 @@ def fit_points(points: Points, laws: Sequence[str] | None = None, *, bootstrap: 
 
 def _fit_one(cls: type[Law], pts: Points, label: str | None, *, bootstrap: int, holdout: int,
              at_flops: Sequence[float], specs: Sequence[PredictSpec], inference_tokens: float | None, seed: int,
-             strict: bool, results: list[LawResult], skipped: dict[str, str], fitters: dict[str, Law]) -> None:
+             strict: bool, results: list[LawResult], skipped: dict[str, str], fitters: dict[str, Law],
+             settings: Mapping[str, Any] | None = None) -> None:
     key = cls.name if label is None else f"{cls.name}@{label}"
     try:
-        fitter = cls(n_bootstrap=bootstrap, seed=seed).fit(pts)
+        fitter = cls(n_bootstrap=bootstrap, seed=seed, **dict(settings or {})).fit(pts)
     except FitInputError as e:  # InsufficientData included: a law the points cannot support
         if strict and not isinstance(e, InsufficientData):
             raise

@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--profiles", default="", metavar="BUDGETS",
                    help="comma-separated budgets C (in --flops): IsoFLOP profiles of PREDICTED final losses of "
                         "every fitted shape, fitted with approach2 (and chinchilla), e.g. 1e12,3e12,1e13")
+    g.add_argument("--annealing-lambda", default=None, metavar="LAMBDAS",
+                   help="the momentum decay lambda of the annealing area: one value to fix it (the paper's 0.999), "
+                        "or comma-separated values to choose from per shape (default 0.9 .. 0.9995)")
     g.add_argument("--profile-schedule", default="cosine", choices=("cosine", "wsd", "constant"),
                    help="the schedule of the predicted runs of --profiles, matched to each length (default cosine)")
     g = p.add_argument_group("under-tuned runs (a learning-rate tuning result, harness-tune)")
@@ -125,14 +128,21 @@ def run(argv: list[str] | None = None) -> int:
         points, tuning, tuning_lines = apply_tuning(args.tuning, args.inputs, points, drop=args.drop_undertuned,
                                                     threshold=args.undertuned_threshold)
     annealing = "annealing" in (args.law or [])
-    if (args.fit_schedules or args.predict_runs or args.profiles) and not annealing:
-        raise FitInputError("--fit-schedules, --predict-runs and --profiles belong to the annealing law: add --law annealing")
+    settings = {}
+    if args.annealing_lambda:
+        lams = _budgets(args.annealing_lambda, "--annealing-lambda")
+        if not all(0 < x < 1 for x in lams):
+            raise FitInputError(f"--annealing-lambda {args.annealing_lambda}: each lambda must be in (0, 1)")
+        settings["annealing"] = {"lambdas": tuple(lams)}
+    if (args.fit_schedules or args.predict_runs or args.profiles or args.annealing_lambda) and not annealing:
+        raise FitInputError("--fit-schedules, --predict-runs, --profiles and --annealing-lambda belong to the annealing "
+                            "law: add --law annealing")
     if args.fit_schedules:
         from harness.fit.annealing_paths import keep_schedules
         points = keep_schedules(points, args.fit_schedules)
     report = fit_points(points, args.law, bootstrap=args.bootstrap, holdout=args.holdout, at_flops=budgets,
                         predict=args.predict, inference_tokens=args.inference_tokens, seed=args.seed,
-                        by_data=args.by_data)
+                        by_data=args.by_data, law_settings=settings)
     if annealing:
         from harness.fit.annealing_paths import extend_report
         extend_report(report, predict_dir=args.predict_runs, profiles=_budgets(args.profiles, "--profiles"),
