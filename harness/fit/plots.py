@@ -50,7 +50,9 @@ def write_plots(report: Any, plots_dir: str | Path) -> dict[str, str]:
         figs["allocation"] = _allocation(alloc, out, c_grid, float(pts.c.max()), conv)
     pred = [(k, f) for k, f in report.fitters.items() if f.can_predict or f.pools_datasets]
     if pred:
-        figs["residuals"] = _residuals(pred, report, out, conv)
+        residuals = _residuals(pred, report, out, conv)
+        if residuals is not None:
+            figs["residuals"] = residuals
     for key, f in report.fitters.items():
         # One data set's figures are named after it when each is fitted on its own (--by-data).
         tag = "" if "@" not in key else "_" + "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in key.split("@", 1)[1])
@@ -111,18 +113,25 @@ def _allocation(alloc: list[tuple[str, Any]], out: Path, c_grid: np.ndarray, c_m
     return save(fig, out, "allocation")
 
 
-def _residuals(pred: list[tuple[str, Any]], report: Any, out: Path, conv: str) -> str:
+def _residuals(pred: list[tuple[str, Any]], report: Any, out: Path, conv: str) -> str | None:
+    """Measured against predicted loss for every law that predicts the measured points (None,
+    and no figure, when none does: e.g. only laws fitted on the annealing law's predictions)."""
     pyplot = plt()
     fig, axes = pyplot.subplots(1, 2, figsize=(11, 4.2))
     all_pts = report.points
+    drawn = 0
     for key, f in pred:
         r = report.get(*key.split("@", 1)) if "@" in key else report.get(key)
         if r is not None and r.dataset is not None and r.dataset not in all_pts.datasets():
             continue  # fitted on other points (the annealing law's predicted profiles): nothing measured to set it against
         pts = all_pts if r is None or r.dataset is None else all_pts.by_dataset()[r.dataset]
         p = f.predict_points(pts)
+        drawn += 1
         axes[0].scatter(pts.loss, p, s=10, label=key)
         axes[1].scatter(pts.c, (p - pts.loss) / pts.loss * 100, s=10, label=key)
+    if not drawn:
+        pyplot.close(fig)
+        return None
     lim = [all_pts.loss.min() * 0.98, all_pts.loss.max() * 1.02]
     axes[0].plot(lim, lim, "k--", lw=1); axes[0].set_xlabel("measured loss"); axes[0].set_ylabel("predicted loss")
     axes[1].axhline(0, color="k", lw=1); axes[1].set_xscale("log")
