@@ -42,11 +42,11 @@ class Step:
 
 
 STEPS = (
-    Step("kaplan", "Kaplan's setup: Kaplan FLOPs, non-embedding N, one lr, 1M-token warmup, constant lr", "kaplan",
+    Step("kaplan", "Kaplan's setup: Kaplan FLOPs, non-embedding N, one lr, 1M-token warmup, constant lr", "kvc_kaplan_cpu",
          "non_embedding", "kaplan"),
-    Step("accounting", "+ FLOPs as 6ND of total N (embeddings and head counted)", "accounting", "total", "6ND"),
-    Step("warmup", "+ warmup of about N tokens", "warmup", "total", "6ND"),
-    Step("tuned", "+ per-size learning rates (the rule results/synthetic_lr_tuning_cpu checked)", "tuned", "total",
+    Step("accounting", "+ FLOPs as 6ND of total N (embeddings and head counted)", "kvc_accounting_cpu", "total", "6ND"),
+    Step("warmup", "+ warmup of about N tokens", "kvc_warmup_cpu", "total", "6ND"),
+    Step("tuned", "+ per-size learning rates (the rule results/synthetic_lr_tuning_cpu checked)", "kvc_tuned_cpu", "total",
          "6ND"),
     Step("chinchilla", "+ cosine schedule matched to each budget (Chinchilla's setup)", "", "total", "6ND"),
 )
@@ -135,7 +135,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("study", type=Path, help="the study folder (holds kaplan/, accounting/, warmup/, tuned/)")
+    ap.add_argument("study", type=Path, help="the study folder (holds kvc_kaplan_cpu/, kvc_accounting_cpu/, kvc_warmup_cpu/, kvc_tuned_cpu/)")
     ap.add_argument("--chinchilla", type=Path, required=True, help="the sweep of cosine runs matched to each budget")
     ap.add_argument("--max-flops", type=float, default=None, help="keep the --chinchilla runs up to this C (6ND)")
     ap.add_argument("--bootstrap", type=int, default=200)
