@@ -235,3 +235,15 @@ def test_constant_schedule_branches_are_the_trunk_at_their_last_step(tmp_path):
 def test_branches_need_a_schedule_with_a_constant_stretch():
     with pytest.raises(ConfigError, match="^schedule.branches: branches need schedule=wsd or constant"):
         validate(make_config([*CONSTANT, "schedule=cosine", BRANCHES]))
+
+
+def test_one_shape_with_branches_is_not_judged_as_an_isoflop_grid():
+    import io
+
+    from harness.sweep.plan import plan
+
+    out = io.StringIO()
+    runs = plan(["model=ladder_s", "+sweep/hparams=porian", "schedule=wsd", "train.flops=1e13",
+                 "schedule.branches=[1e12,2e12,5e12]", "plan.probe=false"], out=out)
+    assert len(runs) == 4 and not any(r.flags for r in runs)
+    assert "minima bracketed" not in out.getvalue() and "3 branches" in out.getvalue()

@@ -309,8 +309,9 @@ def flag_runs(runs: list[PlannedRun], master: Any, opts: dict[str, Any]) -> list
     for r in runs:
         if r.info and r.job.cfg is not None and r.job.cfg.train.flops is not None:
             groups.setdefault(r.job.cfg.train.flops, []).append(r)
-    if len(groups) < 2 and not design:
-        return checks  # not an IsoFLOP grid
+    one_shape_each = all(len({r.info["params"]["total"] for r in rs}) < 2 for rs in groups.values())
+    if (len(groups) < 2 or one_shape_each) and not design:
+        return checks  # not an IsoFLOP grid (one run, or one shape's trunk and branches)
     for c, rs in groups.items():
         for p in priors:
             key = "total" if p.n_convention == "total" else "non_embedding"
