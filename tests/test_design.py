@@ -199,6 +199,8 @@ def test_the_old_gpu_cross_product_is_flagged(tmp_path):
     ("chinchilla_isoflop_gpu", ["data=eltec"], 25, 8),  # text: vocabulary 4096 makes total N larger
     ("demo", [], 12, 3),  # the README's first command: a fixed grid, checked against its stated prior
     ("chinchilla_isoflop", ["schedule=wsd"], 21, 4),  # the same design as wsd trunks and branches
+    ("chinchilla_isoflop_gpu", ["schedule=wsd"], 18, 8),
+    ("chinchilla_isoflop_gpu", ["schedule=wsd", "data=eltec"], 25, 8),
     ("synthetic_isoflop_wsd_long_cpu", [], 21, 5),  # the issue-11 study that spends what branches save
 ])
 def test_shipped_isoflop_presets_plan_no_wasted_run_and_bracket_every_minimum(tmp_path, name, extra, n_runs, n_checks):
