@@ -76,6 +76,16 @@ def scale(x: np.ndarray) -> float:
     return float(math.exp(np.mean(np.log(np.asarray(x, dtype=float)))))
 
 
+def warnings_tail(r: LawResult) -> str:
+    """The headline's last lines: every under-determined or unconverged warning, then how many
+    other warnings the report holds."""
+    shown = [w for w in r.warnings if w.startswith(("UNDER-DETERMINED", "NOT CONVERGED"))]
+    tail = "".join(f"\n  ! {w}" for w in shown)
+    if len(r.warnings) > len(shown):
+        tail += f"\n  ({len(r.warnings) - len(shown)} more warning(s) in report.md / fit.json)"
+    return tail
+
+
 class Law:
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""
@@ -247,11 +257,7 @@ class Law:
             h = r.holdout
             s += (f"; holdout of the {h.k} largest-C points predicted to within mean |err| "
                   f"{100 * h.mean_abs_rel_error:.2f}%, max {100 * h.max_abs_rel_error:.2f}%")
-        shown = [w for w in r.warnings if w.startswith(("UNDER-DETERMINED", "NOT CONVERGED"))]
-        s += "".join(f"\n  ! {w}" for w in shown)
-        if len(r.warnings) > len(shown):
-            s += f"\n  ({len(r.warnings) - len(shown)} more warning(s) in report.md / fit.json)"
-        return s
+        return s + warnings_tail(r)
 
     @classmethod
     def published(cls) -> dict[str, tuple[str, dict[str, float]]]:

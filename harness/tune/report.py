@@ -86,10 +86,7 @@ def plots(result: TuningResult, plots_dir: Path) -> dict[str, str]:
     ax.set_ylabel("final validation loss (nats/token)")
     ax.set_title("loss vs lr per shape, with the fitted parabolas (★ lr*)")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(plots_dir / "loss_vs_lr.png", dpi=120)
-    plt.close(fig)
-    figs["loss vs lr"] = "loss_vs_lr.png"
+    figs["loss vs lr"] = _save(fig, plots_dir / "loss_vs_lr.png")
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for s in result.shapes:
         lo, hi = s.lr_ci
@@ -109,8 +106,15 @@ def plots(result: TuningResult, plots_dir: Path) -> dict[str, str]:
     ax.set_ylabel("lr*")
     ax.set_title("tuned learning rate against size (▲ optimum at the grid's edge)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(plots_dir / "lr_vs_n.png", dpi=120)
-    plt.close(fig)
-    figs["lr* vs N"] = "lr_vs_n.png"
+    figs["lr* vs N"] = _save(fig, plots_dir / "lr_vs_n.png")
     return figs
+
+
+def _save(fig, path: Path) -> str:
+    """Write a figure as PNG and close it; returns its file name (for the report's links)."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path.name

@@ -38,7 +38,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from harness.fit.errors import FitInputError, InsufficientData
-from harness.fit.law import Law
+from harness.fit.law import Law, warnings_tail
 from harness.fit.lrcurves import RunCurve, annealing_area, forward_area, learning_rates
 from harness.fit.points import Points
 from harness.fit.results import LawResult, percentile_ci
@@ -363,11 +363,7 @@ class AnnealingLaw(Law):
         if pr and pr.get("runs"):
             line += (f"; final loss of {len(pr['runs'])} runs of {pr['source']} predicted to within mean |err| "
                      f"{100 * pr['mean_abs_rel_error']:.2f}%, max {100 * pr['max_abs_rel_error']:.2f}%")
-        shown = [w for w in r.warnings if w.startswith(("UNDER-DETERMINED", "NOT CONVERGED"))]
-        line += "".join(f"\n  ! {w}" for w in shown)
-        if len(r.warnings) > len(shown):
-            line += f"\n  ({len(r.warnings) - len(shown)} more warning(s) in report.md / fit.json)"
-        return line
+        return line + warnings_tail(r)
 
     @classmethod
     def extra_section(cls, r: LawResult) -> list[str]:
