@@ -223,6 +223,9 @@ class SweepConfig:
     fit_holdout: int = 0  # runs of largest C left out of the fit and predicted from it
     fit_params: str = "total"  # the fit's N: total | non_embedding
     fit_flops: str = "6ND"  # the fit's C: 6ND | 6ND_nonemb | kaplan | chinchilla
+    # A learning-rate tuning result (a tuning sweep folder or its tuning.json, harness-tune): the
+    # end-of-sweep fit flags the runs that trained off their tuned rate. None: no flags.
+    fit_tuning: Optional[str] = None
     # Shared filesystems (SLURM) can show a finished job's record late: the end-of-sweep summary
     # waits up to this long for records of runs it launched before calling them missing.
     record_wait_seconds: float = 30.0

@@ -90,3 +90,18 @@ def test_planner_names_rungs_without_tuning(tuned: Path, capsys: pytest.CaptureF
     res = load_result(tuned)
     for n, lr in ((14_500, 0.0120), (56_600, 0.00736), (156_000, 0.00511)):
         assert not judge(res, "x", "m", n, lr).flagged
+
+
+def test_the_end_of_sweep_fit_flags_a_rung_8x_off(tuned: Path, tmp_path: Path) -> None:
+    import json
+
+    from harness.fit.api import fit_sweep
+
+    study = tmp_path / "study"
+    write_study(study, {"s3": 8.0})
+    report = fit_sweep(study, laws=["approach1"], bootstrap=0, plots=False, tuning=tuned)
+    flagged = {r["model"] for r in report.tuning["runs"] if r["flagged"]}
+    assert flagged == {"s3"}
+    saved = json.loads((study / "fit.json").read_text())
+    assert {r["model"] for r in saved["under_tuned"]["runs"] if r["flagged"]} == {"s3"}
+    assert "## Under-tuned runs" in (study / "report.md").read_text()

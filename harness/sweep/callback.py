@@ -176,7 +176,8 @@ class SweepCallback(Callback):
         t0 = time.perf_counter()
         try:
             report = fit_sweep(sweep_dir, laws=list(sw.fit_laws) or None, bootstrap=int(sw.fit_bootstrap),
-                               holdout=int(sw.fit_holdout), params=str(sw.fit_params), flops=str(sw.fit_flops))
+                               holdout=int(sw.fit_holdout), params=str(sw.fit_params), flops=str(sw.fit_flops),
+                               tuning=sw.get("fit_tuning"))
         except (FitInputError, InsufficientData) as e:
             print(f"fit: skipped ({e})", flush=True)
             return
@@ -187,6 +188,11 @@ class SweepCallback(Callback):
         # The headline's first line says N and C conventions; under-determined fits and notes follow.
         print(f"\nfit of {report.n_points} runs in {time.perf_counter() - t0:.0f}s:", flush=True)
         print(report.headline(), flush=True)
+        if report.tuning:
+            flagged = [r for r in report.tuning["runs"] if r["flagged"]]
+            print(f"under-tuned: {len(flagged)} of {len(report.tuning['runs'])} runs flagged against "
+                  f"{report.tuning['source']}" + "".join(f"\n  {r['model']} (run {r['run_id']}): {r['why']}"
+                                                          for r in flagged), flush=True)
         print(f"wrote {sweep_dir / 'fit.json'}, {sweep_dir / 'report.md'}, {sweep_dir / 'plots'}/ "
               f"(redo by hand: harness-fit {sweep_dir})", flush=True)
 
