@@ -10,7 +10,7 @@ L(N, D)), 95% bootstrap intervals:
   0 kaplan      kvc_kaplan_cpu: Kaplan's FLOPs and non-embedding N, one lr, 1M-token warmup, constant lr
   1 accounting  kvc_accounting_cpu: 6ND of total N (embeddings and head counted)
   2 warmup      kvc_warmup_cpu: warmup ~N tokens
-  3 tuned       kvc_tuned_cpu: the per-size rule's learning rates
+  3 tuned       kvc_tuned_cpu: the per-size rule's learning rates (the cosine runs' rule)
   4 chinchilla  --chinchilla's cosine runs (schedule matched to each budget), up to --max-flops
 
 Writes <study>/steps.json, <study>/steps.md and <study>/plots/steps.png. A step whose sweep folder
@@ -46,7 +46,7 @@ STEPS = (
          "non_embedding", "kaplan"),
     Step("accounting", "+ FLOPs as 6ND of total N (embeddings and head counted)", "kvc_accounting_cpu", "total", "6ND"),
     Step("warmup", "+ warmup of about N tokens", "kvc_warmup_cpu", "total", "6ND"),
-    Step("tuned", "+ per-size learning rates (the rule results/synthetic_lr_tuning_cpu checked)", "kvc_tuned_cpu", "total",
+    Step("tuned", "+ per-size learning rates (the porian rule, as in step 4)", "kvc_tuned_cpu", "total",
          "6ND"),
     Step("chinchilla", "+ cosine schedule matched to each budget (Chinchilla's setup)", "", "total", "6ND"),
 )
