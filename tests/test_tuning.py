@@ -154,3 +154,15 @@ def test_planner_refuses_a_bad_tuning_file_in_one_line(tmp_path: Path) -> None:
     (tmp_path / "t.json").write_text("[1, 2]")
     with pytest.raises(SweepError, match="t.json: not a tuning result"):
         flag_planned(str(tmp_path / "t.json"), [])
+
+
+def test_a_rate_on_the_wall_of_instability_does_not_drag_the_vertex() -> None:
+    from harness.tune.analysis import GridPoint, fit_shape
+
+    # ladder_2xs of results/synthetic_lr_tuning_cpu: a noisy bowl, then a jump of half a nat at x16.
+    lrs = [0.00245, 0.00491, 0.00982, 0.0196, 0.0393, 0.0787, 0.157]
+    losses = [1.9392, 1.8292, 1.7792, 1.7947, 1.7629, 1.8037, 2.3261]
+    out = fit_shape([GridPoint(lr=a, loss=b, run_id=f"r{k}") for k, (a, b) in enumerate(zip(lrs, losses))])
+    assert out["fitted_on"] == 4  # x1 .. x8: the x16 point is 0.56 nats above the best
+    assert abs(out["loss_opt"] - min(losses)) < 0.02  # the bowl's bottom, not far below every measured loss
+    assert 0.0196 < out["lr_opt"] < 0.0393

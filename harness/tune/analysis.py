@@ -142,7 +142,7 @@ def _vertex(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float] | None:
 
 
 def fit_shape(points: Sequence[GridPoint], noise: float = 0.003, n_boot: int = 400,
-              rng: np.random.Generator | None = None, half_width: int = 2) -> dict[str, Any]:
+              rng: np.random.Generator | None = None, half_width: int = 2, window: float = 0.15) -> dict[str, Any]:
     """The optimum of one shape's grid: lr_opt, lr_ci, loss_opt, curvature, edge, fitted_on,
     notes, and ``draws`` (bootstrap values of ln lr*, for the power law's interval)."""
     rng = rng or np.random.default_rng(0)
@@ -168,9 +168,18 @@ def fit_shape(points: Sequence[GridPoint], noise: float = 0.003, n_boot: int = 4
     elif i == len(ok) - 1 and not diverged_above:
         edge = "high"
     lo, hi = max(0, i - half_width), min(len(ok), i + half_width + 1)
+    # The second neighbour on a side is left out when its loss is more than ``window`` above the
+    # best: a rate on the wall of instability (a loss jumping by tenths of a nat) is not on the
+    # bowl a parabola describes, and one such point drags the vertex far below every measured loss.
+    while lo < i - 1 and y[lo] > y[i] + window:
+        lo += 1
+    while hi > i + 2 and y[hi - 1] > y[i] + window:
+        hi -= 1
     if hi - lo < 3 and len(ok) >= 3:
         lo, hi = (0, 3) if i < 2 else (len(ok) - 3, len(ok))
     xs, ys = x[lo:hi], y[lo:hi]
+    if hi - lo < min(len(ok), i + half_width + 1) - max(0, i - half_width):
+        notes.append(f"grid points more than {window:g} nats above the best left out of the parabola")
     out: dict[str, Any] = {"edge": edge, "notes": notes, "fitted_on": 0, "curvature": None}
     v = _vertex(xs, ys) if len(xs) >= 3 else None
     if v is None or edge is not None or not (x[0] <= v[0] <= x[-1]):
