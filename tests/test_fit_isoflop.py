@@ -63,3 +63,18 @@ def test_kaplan_single_forms_on_a_flat_isoflop_grid_are_skipped_not_a_crash(per_
     assert any(w.startswith("L(N) skipped:") for w in fit.warnings_)
     assert "L(N)" not in fit.single_ and "L(D)" in fit.single_
     assert np.isfinite(fit.predict_points(pts)).all()
+
+
+def test_a_budget_without_a_minimum_is_left_out_with_a_warning():
+    # Three budgets with clean bowls, and one (5e12) whose losses are concave in log N.
+    n = np.array([2e4, 4e4, 8e4, 1.6e5])
+    rows = []
+    for c, centre in ((1e12, 3e4), (2e12, 5e4), (1e13, 1.2e5)):
+        rows += [(x, c / (6 * x), c, 2.0 + 0.05 * np.log(x / centre) ** 2) for x in n]
+    rows += [(x, 5e12 / (6 * x), 5e12, 1.6 - 0.01 * np.log(x / 5e4) ** 2) for x in n]
+    pts = Points(n=np.array([r[0] for r in rows]), d=np.array([r[1] for r in rows]),
+                 c=np.array([r[2] for r in rows]), loss=np.array([r[3] for r in rows]),
+                 labels=[f"r{i}" for i in range(len(rows))])
+    fit = IsoFlopFit().fit(pts)
+    assert len(fit.profiles_) == 3
+    assert any("C=5e+12" in w and "has no minimum" in w for w in fit.warnings_)

@@ -34,7 +34,11 @@ class IsoFlopProfile:
     inside: bool  # vertex within the sampled N range
 
 
-def profiles(points: Points, rtol: float, min_sizes: int) -> list[IsoFlopProfile]:
+def profiles(points: Points, rtol: float, min_sizes: int,
+             no_minimum: list[str] | None = None) -> list[IsoFlopProfile]:
+    """The IsoFLOP profiles of the budgets with ``min_sizes`` sizes or more. A budget whose
+    parabola opens downwards (no minimum: the losses are flat or concave in log N) is left out,
+    and said in ``no_minimum`` when given."""
     labels = cluster_log(points.c, rtol)
     out = []
     for g in np.unique(labels):
@@ -45,7 +49,12 @@ def profiles(points: Points, rtol: float, min_sizes: int) -> list[IsoFlopProfile
         y = points.loss[idx]
         coef = np.polyfit(x, y, 2)
         if coef[0] <= 0:
-            continue  # no minimum: the profile is concave or flat
+            if no_minimum is not None:
+                c = float(math.exp(np.mean(np.log(points.c[idx]))))
+                no_minimum.append(f"the IsoFLOP profile at C={c:.3g} ({len(idx)} runs, N {points.n[idx].min():.3g}-"
+                                  f"{points.n[idx].max():.3g}) has no minimum (flat or concave in log N within the "
+                                  "loss noise): left out of the power laws")
+            continue
         xv = -coef[1] / (2 * coef[0])
         c = float(math.exp(np.mean(np.log(points.c[idx]))))
         n_opt = math.exp(xv)
@@ -73,8 +82,8 @@ class IsoFlopFit(Law):
     def default_for(cls, points: Points) -> bool:
         return True
 
-    def _lines(self, points: Points) -> tuple[list[IsoFlopProfile], LogLine, LogLine]:
-        prof = profiles(points, self.rtol, self.min_sizes)
+    def _lines(self, points: Points, no_minimum: list[str] | None = None) -> tuple[list[IsoFlopProfile], LogLine, LogLine]:
+        prof = profiles(points, self.rtol, self.min_sizes, no_minimum)
         if len(prof) < 2:
             raise InsufficientData(
                 f"approach 2 needs IsoFLOP groups (runs of equal compute, within {self.rtol:.0%}) of at least "
@@ -90,7 +99,9 @@ class IsoFlopFit(Law):
         return prof, fit_logline(c, np.array([p.n_opt for p in used])), fit_logline(c, np.array([p.d_opt for p in used]))
 
     def _fit(self, points: Points) -> None:
-        self.profiles_, self.n_line_, self.d_line_ = self._lines(points)
+        no_minimum: list[str] = []
+        self.profiles_, self.n_line_, self.d_line_ = self._lines(points, no_minimum)
+        self.warnings_ += no_minimum
         self.boot_ = None
         if self.n_bootstrap > 0:
             rng = np.random.default_rng(self.seed)
