@@ -498,6 +498,13 @@ def _train(cfg: Config, run_id: str, log: Log, fork_only: bool = False) -> recor
     def evaluate_quick() -> float:
         return evaluate(model, val_quick, cfg.train.eval_batch_size, device, cfg.train.precision)
 
+    last_quick: list = [None, None]  # (step, loss): one evaluation per step, whichever curves take it
+
+    def quick_loss(at: int) -> float:
+        if last_quick[0] != at:
+            last_quick[:] = [at, evaluate_quick()]
+        return last_quick[1]
+
     def fork_branches(at: int) -> None:
         """Write the checkpoint each branch whose cooldown starts after step ``at`` would hold
         there; the branch resumes from it as its own run (after the trunk's record)."""
@@ -548,22 +555,15 @@ def _train(cfg: Config, run_id: str, log: Log, fork_only: bool = False) -> recor
                     state.step, value = bad
                     status, reason = "diverged", f"non-finite training loss ({value}) at step {state.step}"
                     break
-            quick: list[float] = []  # one evaluation per step, whichever curves take it
-
-            def quick_loss() -> float:
-                if not quick:
-                    quick.append(evaluate_quick())
-                return quick[0]
-
             for f, c, kind in branch_due:
                 if kind is not None:
-                    p = c.point(at, quick_loss() if kind == "eval" else None)
+                    p = c.point(at, quick_loss(at) if kind == "eval" else None)
                     if p["val_loss"] is not None and not math.isfinite(p["val_loss"]):
                         # Its standalone run stops here as diverged: left to run alone, it will.
                         del branch_curves[f.run_id]
             fork_branches(at)
             if own_due == "eval":
-                p = own.point(at, quick_loss())
+                p = own.point(at, quick_loss(at))
                 wandb.log(p)
                 if not math.isfinite(p["val_loss"]):  # kept in the curve (written as null)
                     status, reason = "diverged", f"non-finite validation loss ({p['val_loss']}) at step {state.step}"
