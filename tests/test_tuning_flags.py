@@ -64,6 +64,26 @@ def test_apply_tuning_drops_flagged_points(tuned: Path, tmp_path: Path) -> None:
     assert "## Under-tuned runs" in md and "**yes**" in md
 
 
+def test_apply_tuning_down_weights_flagged_points(tuned: Path, tmp_path: Path) -> None:
+    from harness.fit.errors import FitInputError
+    from harness.fit.points import load_sweep
+    from harness.tune.fitlink import apply_tuning, report_section
+
+    study = tmp_path / "study"
+    write_study(study, {"s3": 8.0})
+    points = load_sweep(study)
+    kept, entry, lines = apply_tuning(str(tuned), [str(study)], points, weight=0.25)
+    assert len(kept) == 15 and entry["dropped"] == [] and entry["weight"] == 0.25
+    low = {lab for lab, w in zip(kept.labels, kept.weight) if w == 0.25}
+    assert low == set(entry["weighted"]) == {f"s3-{t}" for t in (1000000, 2000000, 4000000)}
+    assert set(kept.weight) == {1.0, 0.25} and "down-weighted to 0.25" in kept.notes[-1]
+    assert lines[-1] == "  down-weighted 3 flagged run(s) to 0.25 in the fit"
+    assert "3 down-weighted to 0.25" in "\n".join(report_section(entry))
+    for kw, msg in (({"weight": 1.5}, "must be in \\(0, 1\\)"), ({"weight": 0.5, "drop": True}, "exclude each other")):
+        with pytest.raises(FitInputError, match=msg):
+            apply_tuning(str(tuned), [str(study)], points, **kw)
+
+
 @pytest.mark.slow
 def test_fit_cli_prints_flags_and_drops_them(tuned: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from harness.fit.cli import main as fit_main
@@ -78,6 +98,13 @@ def test_fit_cli_prints_flags_and_drops_them(tuned: Path, tmp_path: Path, capsys
     assert fit_main(args + ["--drop-undertuned"]) == 0
     out = capsys.readouterr().out
     assert "fit of 12 points" in out
+    # approach 1 reads curves, not point weights: down-weighting is said to change nothing there
+    assert fit_main(args + ["--downweight-undertuned", "0.2"]) == 0
+    out = capsys.readouterr().out
+    assert "fit of 15 points" in out and "down-weighted 3 flagged run(s) to 0.2" in out
+    assert "WEIGHTS IGNORED: approach1" in out
+    assert fit_main(args + ["--downweight-undertuned", "2"]) == 2
+    assert "must be in (0, 1)" in capsys.readouterr().err
 
 
 def test_planner_names_rungs_without_tuning(tuned: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--tuning", default=None, metavar="PATH",
                    help="a tuning sweep folder or its tuning.json: flag runs whose lr is off the tuned rate")
     g.add_argument("--drop-undertuned", action="store_true", help="with --tuning: leave flagged runs out of the fit")
+    g.add_argument("--downweight-undertuned", type=float, default=None, metavar="W",
+                   help="with --tuning: give flagged runs weight W in (0, 1) in the laws that take weights "
+                        "(approach2, chinchilla); the other laws say they count them in full")
     g.add_argument("--undertuned-threshold", type=float, default=0.01, metavar="NATS",
                    help="with --tuning: flag a run whose estimated loss penalty exceeds this (default 0.01)")
     return p
@@ -121,12 +124,14 @@ def run(argv: list[str] | None = None) -> int:
     patterns = [pat.strip() for arg in args.runs for pat in arg.split(",") if pat.strip()]
     points = concat(parts).select(patterns).drop_highest_loss(args.drop_highest_loss)
     tuning = None
-    if args.drop_undertuned and not args.tuning:
-        raise FitInputError("--drop-undertuned needs --tuning (a tuning sweep folder or its tuning.json)")
+    if (args.drop_undertuned or args.downweight_undertuned is not None) and not args.tuning:
+        raise FitInputError("--drop-undertuned and --downweight-undertuned need --tuning (a tuning sweep folder or "
+                            "its tuning.json)")
     if args.tuning:
         from harness.tune.fitlink import apply_tuning
         points, tuning, tuning_lines = apply_tuning(args.tuning, args.inputs, points, drop=args.drop_undertuned,
-                                                    threshold=args.undertuned_threshold)
+                                                    threshold=args.undertuned_threshold,
+                                                    weight=args.downweight_undertuned)
     annealing = "annealing" in (args.law or [])
     settings = {}
     if args.annealing_lambda:

@@ -14,6 +14,7 @@ The interface (scikit-learn style)::
         can_predict = True              # implements predict(n, d) (and maybe predict_interval)
         can_allocate = True             # implements n_opt(c), d_opt(c), optimal_loss(c)
         pools_datasets = False          # True only for laws fitting several data sets jointly
+        honours_weights = False         # True if _fit reads points.weight (else warned when set)
         min_points = 5                  # fewer: InsufficientData (skipped, or one-line error)
         n_params = 4                    # free parameters: n_params + 1 points at least, else refused
         bounds = {"alpha": (0, 5)}      # a parameter (or its interval) ending on a bound is warned about
@@ -77,9 +78,9 @@ def scale(x: np.ndarray) -> float:
 
 
 def warnings_tail(r: LawResult) -> str:
-    """The headline's last lines: every under-determined or unconverged warning, then how many
-    other warnings the report holds."""
-    shown = [w for w in r.warnings if w.startswith(("UNDER-DETERMINED", "NOT CONVERGED"))]
+    """The headline's last lines: every under-determined, unconverged or weights-ignored warning, then
+    how many other warnings the report holds."""
+    shown = [w for w in r.warnings if w.startswith(("UNDER-DETERMINED", "NOT CONVERGED", "WEIGHTS IGNORED"))]
     tail = "".join(f"\n  ! {w}" for w in shown)
     if len(r.warnings) > len(shown):
         tail += f"\n  ({len(r.warnings) - len(shown)} more warning(s) in report.md / fit.json)"
@@ -104,6 +105,8 @@ class Law:
     headline_keys: ClassVar[tuple[str, ...] | None] = None
     # Readable names for parameters in report tables (e.g. which fit an exponent comes from).
     param_labels: ClassVar[dict[str, str]] = {}
+    # Whether _fit reads ``points.weight`` (a law that does not is warned about when weights are set).
+    honours_weights: ClassVar[bool] = False
 
     def __init__(self, n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0) -> None:
         self.n_bootstrap = n_bootstrap
@@ -164,6 +167,9 @@ class Law:
     def _diagnose(self, points: Points) -> list[str]:
         """Warnings for a fit the points do not determine, said where the user looks."""
         out = []
+        if points.weighted() and not self.honours_weights:
+            out.append(f"WEIGHTS IGNORED: {self.name} takes no point weights, so every point counts in full here, the "
+                       "down-weighted ones included (approach2 and chinchilla honour weights)")
         for axis in self.vary:
             k = len(np.unique(np.round(np.log(getattr(points, axis)), 9)))
             if k < 2:

@@ -25,7 +25,7 @@ import csv
 import fnmatch
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -70,6 +70,10 @@ class Points:
     # Each run's validation curve with its schedule (harness.fit.lrcurves.RunCurve), for laws of
     # the whole loss curve (annealing); filled by load_sweep only, and read by no other law.
     run_curves: list | None = None
+    # Each point's relative weight in the laws that take weights (``Law.honours_weights``: approach 2's
+    # parabolas, approach 3's Huber sum); None is 1 everywhere. Set by ``with_weights``, e.g. to
+    # down-weight runs trained off their tuned learning rate (harness/tune/fitlink.py).
+    weight: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         for name in ("n", "d", "c", "loss"):
@@ -81,6 +85,10 @@ class Points:
             v = getattr(self, name)
             if v is not None and len(v) != k:
                 raise FitInputError(f"points: {name} has {len(v)} entries for {k} points")
+        if self.weight is not None:
+            self.weight = np.asarray(self.weight, dtype=float)
+            if len(self.weight) != k or not np.all(np.isfinite(self.weight) & (self.weight > 0)):
+                raise FitInputError(f"points: weight must hold {k} finite positive numbers")
 
     def __len__(self) -> int:
         return len(self.loss)
@@ -136,7 +144,24 @@ class Points:
             # concat prefixes labels with their source ("sweep:run_id"); a run curve keeps the bare id.
             run_curves=None if self.run_curves is None else [
                 rc for rc in self.run_curves if rc.run_id in keep | {lab.rsplit(":", 1)[-1] for lab in keep}],
+            weight=None if self.weight is None else self.weight[idx],
         )
+
+    def with_weights(self, weights: dict[str, float], why: str) -> "Points":
+        """These points with the weight of each point named in ``weights`` (by label) set to its value
+        (the others keep theirs); ``why`` goes into the notes, so the headline says it."""
+        unknown = sorted(set(weights) - set(self.labels))
+        if unknown:
+            raise FitInputError(f"weights name {len(unknown)} label(s) not among the points, e.g. {unknown[0]!r}")
+        w = np.ones(len(self)) if self.weight is None else self.weight.copy()
+        for i, lab in enumerate(self.labels):
+            if lab in weights:
+                w[i] = weights[lab]
+        return replace(self, weight=w, notes=[*self.notes, why])
+
+    def weighted(self) -> bool:
+        """Whether any point weighs other than 1."""
+        return self.weight is not None and not np.allclose(self.weight, 1.0)
 
     def drop_highest_loss(self, k: int) -> "Points":
         """Drop the k highest losses (the Epoch replication drops 5 outliers of Hoffmann's Fig. 4)."""
@@ -616,6 +641,9 @@ def concat(parts: Sequence[Points]) -> Points:
     curves = [cv for p in parts for cv in (p.curves or [])]
     run_curves = [rc for p in parts for rc in (p.run_curves or [])]
     notes = [n for p in parts for n in p.notes]
+    weight = None
+    if any(p.weight is not None for p in parts):
+        weight = np.concatenate([p.weight if p.weight is not None else np.ones(len(p)) for p in parts])
     conventions = list(dict.fromkeys(p.c_convention for p in parts))
     if len(conventions) > 1:
         notes.append(f"inputs count C differently ({', '.join(conventions)}); each point keeps its own C")
@@ -626,5 +654,5 @@ def concat(parts: Sequence[Points]) -> Points:
         group=group, data_keys=data_keys, unique_tokens=uniq, curves=curves or None,
         source=" + ".join(p.source for p in parts), n_convention=parts[0].n_convention,
         c_convention=parts[0].c_convention, notes=notes,
-        floor=_common_floor(p.floor for p in parts), run_curves=run_curves or None,
+        floor=_common_floor(p.floor for p in parts), run_curves=run_curves or None, weight=weight,
     )

@@ -1,7 +1,8 @@
 """Approach 2 (Hoffmann et al. 2022): IsoFLOP profiles.
 
 Runs are grouped by equal compute; in each group the loss is fitted by a parabola in log N and
-its vertex is that budget's optimal N; power laws through the vertices give N_opt ∝ C^a and
+its vertex is that budget's optimal N (a weighted least-squares parabola when the points carry
+weights); power laws through the vertices give N_opt ∝ C^a and
 D_opt ∝ C^b, with each vertex's D the tokens that budget buys at that N in the points' own FLOP
 convention (``Points.tokens_for``: C/6N under 6ND, the runs' own FLOPs per token otherwise). A
 vertex outside the sizes actually tried is an extrapolation and is flagged.
@@ -47,7 +48,8 @@ def profiles(points: Points, rtol: float, min_sizes: int,
             continue
         x = np.log(points.n[idx])
         y = points.loss[idx]
-        coef = np.polyfit(x, y, 2)
+        # polyfit weighs residuals, not squared residuals: sqrt gives each point its weight in the sum of squares.
+        coef = np.polyfit(x, y, 2, w=None if points.weight is None else np.sqrt(points.weight[idx]))
         if coef[0] <= 0:
             if no_minimum is not None:
                 c = float(math.exp(np.mean(np.log(points.c[idx]))))
@@ -72,6 +74,7 @@ class IsoFlopFit(Law):
     vary = ("n",)
     order = 20
     headline_keys = ("a", "b")
+    honours_weights = True
 
     def __init__(self, n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0, rtol: float = 0.05,
                  min_sizes: int = 3) -> None:

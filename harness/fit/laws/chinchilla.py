@@ -101,6 +101,7 @@ class ChinchillaFit(Law):
     n_params = 5
     order = 10
     headline_keys = ("alpha", "beta", "E", "a", "b")
+    honours_weights = True
 
     def __init__(self, n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0, delta: float = DEFAULT_DELTA,
                  grid: np.ndarray | None = None, n_polish: int = 3, boot_starts: int = 4,
@@ -126,11 +127,16 @@ class ChinchillaFit(Law):
             grid_norm = self._norm(np.asarray(self.grid, dtype=float))
         self._logs = (np.log(points.n) - self._log_s[0], np.log(points.d) - self._log_s[1], np.log(points.loss))
         ln, ld, ll = self._logs
+        # Point weights (down-weighted runs) scale each Huber term; a bootstrap resample's counts multiply them.
+        self._w = None if points.weight is None else np.asarray(points.weight, dtype=float)
+        w_full = None if self._w is None else np.broadcast_to(self._w, (len(grid_norm), len(ll)))
         # 500 iterations: on the data sets tried, starts still running by then are stuck on Huber
         # kinks far from the best basin, and each costs a full iteration of Python overhead.
-        batch = batched_lbfgs(lambda th, rows: objective(th, ln, ld, ll, self.delta), grid_norm, max_iter=500)
+        batch = batched_lbfgs(lambda th, rows: objective(th, ln, ld, ll, self.delta,
+                                                          weights=None if w_full is None else w_full[rows]),
+                              grid_norm, max_iter=500)
         cand = distinct_best(batch.x, batch.f, max(self.n_polish, self.boot_starts))
-        polished = [polish(self._fun1(), batch.x[i]) for i in cand[: self.n_polish]]
+        polished = [polish(self._fun1(self._w), batch.x[i]) for i in cand[: self.n_polish]]
         best = min(range(len(polished)), key=lambda i: polished[i].f)
         self.theta_norm_ = polished[best].x
         self.theta_ = self._raw(self.theta_norm_)
@@ -185,6 +191,8 @@ class ChinchillaFit(Law):
         n = len(ll)
         rng = np.random.default_rng(self.seed)
         counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)
+        if self._w is not None:
+            counts = counts * self._w[None, :]
         starts = np.vstack([self.theta_norm_[None, :], self._norm(self._local_optima[: self.boot_starts - 1])])
         k = len(starts)
         out = np.full((n_boot, 5), np.nan)
