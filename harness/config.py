@@ -226,6 +226,10 @@ class SweepConfig:
     # A learning-rate tuning result (a tuning sweep folder or its tuning.json, harness-tune): the
     # end-of-sweep fit flags the runs that trained off their tuned rate. None: no flags.
     fit_tuning: Optional[str] = None
+    # With fit_tuning: the weight, in (0, 1), that the flagged runs keep in the laws that take point
+    # weights (approach 2's parabolas, approach 3's Huber sum), as harness-fit --downweight-undertuned.
+    # None: they are flagged and counted in full.
+    fit_undertuned_weight: Optional[float] = None
     # Shared filesystems (SLURM) can show a finished job's record late: the end-of-sweep summary
     # waits up to this long for records of runs it launched before calling them missing.
     record_wait_seconds: float = 30.0

@@ -167,17 +167,36 @@ def test_cli_refuses_ignored_options(tmp_path, capsys, args, needle):
 def test_fit_laws_typo_stops_the_sweep_before_it_trains(capsys):
     from omegaconf import OmegaConf
 
-    from harness.sweep.callback import _refuse_unknown_fit_laws
-    from harness.sweep.plan import SweepError, _check_fit_laws
+    from harness.sweep.callback import _refuse_bad_fit_settings
+    from harness.sweep.plan import SweepError, _check_fit_settings
 
     cfg = OmegaConf.create({"sweep": {"fit_laws": ["chinchilla", "chinchila"]}})
     with pytest.raises(SystemExit) as e:
-        _refuse_unknown_fit_laws(cfg)
+        _refuse_bad_fit_settings(cfg)
     assert e.value.code == 2
     assert "sweep.fit_laws: unknown law 'chinchila'; choose from" in capsys.readouterr().err
     with pytest.raises(SweepError, match="unknown law 'chinchila'"):
-        _check_fit_laws(cfg)
-    _refuse_unknown_fit_laws(OmegaConf.create({"sweep": {"fit_laws": ["chinchilla", "kaplan"]}}))
+        _check_fit_settings(cfg)
+    _refuse_bad_fit_settings(OmegaConf.create({"sweep": {"fit_laws": ["chinchilla", "kaplan"]}}))
+
+
+@pytest.mark.parametrize("sweep, needle", [
+    ({"fit_undertuned_weight": 0.25}, "sweep.fit_undertuned_weight needs a tuning result"),
+    ({"fit_undertuned_weight": 1.5, "fit_tuning": "results/x"}, "sweep.fit_undertuned_weight 1.5: the weight"),
+])
+def test_an_unusable_undertuned_weight_stops_the_sweep_before_it_trains(capsys, sweep, needle):
+    from omegaconf import OmegaConf
+
+    from harness.sweep.callback import _refuse_bad_fit_settings
+    from harness.sweep.plan import SweepError, _check_fit_settings
+
+    cfg = OmegaConf.create({"sweep": {"fit_laws": [], **sweep}})
+    with pytest.raises(SystemExit) as e:
+        _refuse_bad_fit_settings(cfg)
+    assert e.value.code == 2 and needle in capsys.readouterr().err
+    with pytest.raises(SweepError, match=needle.split(":")[0]):
+        _check_fit_settings(cfg)
+    _refuse_bad_fit_settings(OmegaConf.create({"sweep": {"fit_undertuned_weight": 0.25, "fit_tuning": "results/x"}}))
 
 
 # -- headlines -----------------------------------------------------------------------------------

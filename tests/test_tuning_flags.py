@@ -132,3 +132,8 @@ def test_the_end_of_sweep_fit_flags_a_rung_8x_off(tuned: Path, tmp_path: Path) -
     saved = json.loads((study / "fit.json").read_text())
     assert {r["model"] for r in saved["under_tuned"]["runs"] if r["flagged"]} == {"s3"}
     assert "## Under-tuned runs" in (study / "report.md").read_text()
+    # sweep.fit_undertuned_weight: the same fit with the flagged rung down-weighted
+    report = fit_sweep(study, laws=["approach1"], bootstrap=0, plots=False, tuning=tuned, undertuned_weight=0.2)
+    saved = json.loads((study / "fit.json").read_text())
+    assert saved["under_tuned"]["weight"] == 0.2 and len(saved["under_tuned"]["weighted"]) == 3
+    assert any(w.startswith("WEIGHTS IGNORED: approach1") for w in report.get("approach1").warnings)

@@ -311,22 +311,25 @@ def fit_sweep(sweep_dir: str | Path, laws: Sequence[str] | None = None, out_dir:
               bootstrap: int = DEFAULT_BOOTSTRAP, holdout: int = 0, params: str = "total", flops: str = "6ND",
               at_flops: Sequence[float] = (), predict: Sequence[PredictSpec | str] = (),
               inference_tokens: float | None = None, seed: int = 0, plots: bool = True,
-              by_data: bool = False, tuning: str | Path | None = None) -> FitReport:
+              by_data: bool = False, tuning: str | Path | None = None,
+              undertuned_weight: float | None = None) -> FitReport:
     """Fit a sweep's completed runs; write fit.json, report.md and plots/ under out_dir (default the sweep dir).
 
     This is the entry point for the end-of-sweep callback: ``fit_sweep(sweep_dir).headline()``.
     ``tuning`` (a tuning sweep folder or its tuning.json, harness-tune): the report flags the runs
-    that trained off their tuned learning rate (``report.tuning``), as ``harness-fit --tuning`` does.
+    that trained off their tuned learning rate (``report.tuning``), as ``harness-fit --tuning`` does;
+    ``undertuned_weight`` gives them that weight, as ``--downweight-undertuned``.
     """
     json_path, plots_dir, report_path = output_paths(out_dir if out_dir is not None else sweep_dir)
     plots_dir = plots_dir if plots else None
     check_outputs(json_path, plots_dir, report_path)
     points = load_sweep(sweep_dir, params=params, flops=flops)
     entry = None
-    if tuning is not None:
-        from harness.tune.fitlink import apply_tuning
+    if tuning is not None or undertuned_weight is not None:
+        from harness.tune.fitlink import apply_tuning, check_weight
 
-        points, entry, _ = apply_tuning(str(tuning), [str(sweep_dir)], points)
+        check_weight(undertuned_weight, tuning, "sweep.fit_undertuned_weight")
+        points, entry, _ = apply_tuning(str(tuning), [str(sweep_dir)], points, weight=undertuned_weight)
     report = fit_points(points, laws, bootstrap=bootstrap, holdout=holdout, at_flops=at_flops,
                         predict=predict, inference_tokens=inference_tokens, seed=seed, by_data=by_data)
     report.tuning = entry

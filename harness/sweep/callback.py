@@ -58,18 +58,21 @@ def _task_cfg(config: DictConfig):
     return to_config(cfg)
 
 
-def _refuse_unknown_fit_laws(config: DictConfig) -> None:
-    """Stop the multirun before any job when sweep.fit_laws names no law (a typo would otherwise
-    surface as a skipped fit after hours of training). Hydra turns an exception raised in a
-    callback into a warning and goes on, so this exits instead."""
+def _refuse_bad_fit_settings(config: DictConfig) -> None:
+    """Stop the multirun before any job when sweep.fit_laws names no law or the under-tuned weight
+    is unusable (either would otherwise surface as a skipped fit after hours of training). Hydra
+    turns an exception raised in a callback into a warning and goes on, so this exits instead."""
     sw = config.get("sweep")
-    laws = list(sw.get("fit_laws") or []) if sw is not None else []
-    if not laws:
+    if sw is None:
         return
     from harness.fit.errors import FitInputError
     from harness.fit.law import check_law_names
+    from harness.tune.fitlink import check_weight
     try:
-        check_law_names(laws, "sweep.fit_laws")
+        laws = list(sw.get("fit_laws") or [])
+        if laws:  # the law registry imports every law: only when there is a name to check
+            check_law_names(laws, "sweep.fit_laws")
+        check_weight(sw.get("fit_undertuned_weight"), sw.get("fit_tuning"), "sweep.fit_undertuned_weight")
     except FitInputError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
@@ -89,7 +92,7 @@ class SweepCallback(Callback):
 
         self.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.t0 = time.perf_counter()
-        _refuse_unknown_fit_laws(config)
+        _refuse_bad_fit_settings(config)
         try:
             jobs = jobs_of(config, list(config.hydra.overrides.task))
         except Exception as e:  # the sweeper will report the same problem its own way
@@ -177,7 +180,7 @@ class SweepCallback(Callback):
         try:
             report = fit_sweep(sweep_dir, laws=list(sw.fit_laws) or None, bootstrap=int(sw.fit_bootstrap),
                                holdout=int(sw.fit_holdout), params=str(sw.fit_params), flops=str(sw.fit_flops),
-                               tuning=sw.get("fit_tuning"))
+                               tuning=sw.get("fit_tuning"), undertuned_weight=sw.get("fit_undertuned_weight"))
         except (FitInputError, InsufficientData) as e:
             print(f"fit: skipped ({e})", flush=True)
             return

@@ -13,6 +13,18 @@ from harness.tune.analysis import TuningError, load_result
 from harness.tune.flags import RunFlag, flag_records, summary_lines
 
 
+def check_weight(weight: float | None, tuning: object, what: str = "--downweight-undertuned") -> None:
+    """A weight for flagged runs must lie in (0, 1) and needs a tuning result to flag them."""
+    from harness.fit.errors import FitInputError
+
+    if weight is None:
+        return
+    if tuning is None:
+        raise FitInputError(f"{what} needs a tuning result to flag runs (--tuning / sweep.fit_tuning)")
+    if not 0 < weight < 1:
+        raise FitInputError(f"{what} {weight:g}: the weight of a flagged run must be in (0, 1)")
+
+
 def apply_tuning(tuning: str, inputs: Sequence[str], points: Any, drop: bool = False, threshold: float = 0.01,
                  max_ratio: float = 2.0, weight: float | None = None) -> tuple[Any, dict[str, Any], list[str]]:
     """(points, the report's ``tuning`` entry, stdout lines). ``drop`` leaves the flagged runs out;
@@ -23,8 +35,7 @@ def apply_tuning(tuning: str, inputs: Sequence[str], points: Any, drop: bool = F
     if drop and weight is not None:
         raise FitInputError("--drop-undertuned and --downweight-undertuned exclude each other: drop the flagged runs "
                             "or down-weight them")
-    if weight is not None and not 0 < weight < 1:
-        raise FitInputError(f"--downweight-undertuned {weight:g}: the weight of a flagged run must be in (0, 1)")
+    check_weight(weight, tuning)
 
     try:
         result = load_result(tuning)
