@@ -234,6 +234,10 @@ def test_shipped_grid_presets_plan_no_wasted_run(tmp_path, name):
 @pytest.mark.parametrize("name, flagged", [
     ("synthetic_isoflop_cpu", {("ladder_m", 1e12): ["steps", "batch", "warmup", "D/N"], ("ladder_m", 2e12): ["warmup"]}),
     ("synthetic_isoflop_wsd_cpu", {("ladder_m", 1e12): ["steps", "batch", "warmup", "D/N"], ("ladder_m", 2e12): ["warmup"]}),
+    # the same grids on the tuned rule: the flags are about steps, batch and warmup, which it leaves alone
+    ("synthetic_isoflop_tuned_cpu", {("ladder_m", 1e12): ["steps", "batch", "warmup", "D/N"], ("ladder_m", 2e12): ["warmup"]}),
+    ("synthetic_isoflop_wsd_tuned_cpu", {("ladder_m", 1e12): ["steps", "batch", "warmup", "D/N"],
+                                         ("ladder_m", 2e12): ["warmup"]}),
 ])
 def test_study_presets_flag_exactly_what_their_readmes_say(tmp_path, name, flagged):
     runs, out = _plan([f"sweep={name}"], tmp_path)
