@@ -121,11 +121,11 @@ def test_planner_prints_the_gpu_isoflop_plan_with_totals(tmp_path, capsys):
     assert all(o["steps"] >= 1 and o["run_id"] for o in objs)
 
 
-@pytest.mark.slow  # composes the 32 runs of the two committed synthetic studies
+@pytest.mark.slow  # composes the 52 runs of the three committed synthetic studies
 def test_committed_study_presets_keep_their_run_ids():
-    # demo and synthetic_isoflop_cpu reproduce committed records: the planner finds every one of them
-    # (the sweep.design schema is outside the run id), in results/ as the presets leave it
-    for name, n in (("demo", 12), ("synthetic_isoflop_cpu", 20)):
+    # demo and the synthetic IsoFLOP studies reproduce committed records: the planner finds every one
+    # of them (the sweep.design schema is outside the run id), in results/ as the presets leave it
+    for name, n in (("demo", 12), ("synthetic_isoflop_cpu", 20), ("synthetic_isoflop_tuned_cpu", 20)):
         runs = plan([f"sweep={name}", f"out_dir={ROOT / 'results'}", "plan.probe=false", "plan.format=jsonl"],
                     out=__import__("io").StringIO())
         assert len(runs) == n and all(r.status == "completed" for r in runs), name
