@@ -185,6 +185,7 @@ def test_a_branch_added_after_the_trunk_is_forked_from_a_retrained_trunk(tmp_pat
         _same_record(rec, alone[rid])
 
 
+@pytest.mark.slow  # composes a 20-run design
 def test_an_isoflop_design_under_wsd_plans_one_trunk_per_shape():
     import io
 

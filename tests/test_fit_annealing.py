@@ -187,6 +187,7 @@ def test_cli_profiles_fit_approach2_on_predicted_points(tmp_path: Path, capsys: 
     assert len(prof["points"]) == 6 and prof["schedule"] == "cosine"
 
 
+@pytest.mark.slow  # chinchilla fits (4,500 starts) or a CLI run of the fitter
 def test_a_fixed_lambda_is_a_setting_of_the_law_and_of_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     runs = [synthetic_run("const", CONSTANT, 2000), synthetic_run("wsd", WSD, 2000)]
     other = 0.9 if TRUE["lam"] != 0.9 else 0.95

@@ -65,6 +65,7 @@ def _synthetic(true: LawParams, n_pts: int, noise: float, seed: int) -> Points:
     return Points(n=n, d=d, c=c, loss=loss, labels=[f"p{i}" for i in range(len(c))])
 
 
+@pytest.mark.slow  # 4,500 starts and a bootstrap
 def test_synthetic_law_recovered_within_intervals():
     true = LawParams(E=1.9, A=400.0, B=1500.0, alpha=0.33, beta=0.30)
     pts = _synthetic(true, 120, 0.005, seed=1)
@@ -107,6 +108,7 @@ def test_inference_aware_optimum():
     assert heavy.total_flops < heavy.chinchilla_total_flops
 
 
+@pytest.mark.slow  # chinchilla fits (4,500 starts) or a CLI run of the fitter
 def test_start_grid_sits_where_epochs_does_relative_to_the_points():
     """Epoch's grid is written for Hoffmann's runs; in the fit's units it is moved by their scale
     only, so on any points the starts are the same place relative to the points (not shifted by

@@ -118,6 +118,7 @@ def test_known_bayes_loss_is_the_floor_beside_fitted_e(tmp_path):
     assert load_sweep(sweep).floor is None
 
 
+@pytest.mark.slow  # chinchilla fits (4,500 starts) or a CLI run of the fitter
 def test_law_skipped_for_lack_of_data(tmp_path, capsys):
     rows = "\n".join(f"{n},{d},{3 + 1e3 / n ** 0.3 + 1e3 / d ** 0.3}" for n, d in
                      [(1e6 * 2 ** i, 1e8 * 3 ** i) for i in range(8)])
@@ -151,6 +152,7 @@ def _epoch_csv(tmp_path, name, cs, seed):
 LAW_KEYS = {"law", "n_points", "params", "ci", "allocation", "predictions", "holdout", "objective", "converged"}
 
 
+@pytest.mark.slow  # fits every law with every output
 def test_cli_two_csvs_with_every_reporting_option(tmp_path, capsys):
     a = _epoch_csv(tmp_path, "a.csv", (1e16, 1e17), seed=0)
     b = _epoch_csv(tmp_path, "b.csv", (1e18,), seed=1)

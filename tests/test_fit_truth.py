@@ -44,6 +44,7 @@ def _grid(noise: float = 0.003, seed: int = 0) -> Points:
 
 
 # -- FLOP conventions ----------------------------------------------------------------------------
+@pytest.mark.slow  # chinchilla fits (4,500 starts) or a CLI run of the fitter
 def test_every_allocation_and_prediction_obeys_the_points_flop_count(tmp_path):
     n, d, c, loss = _isoflop()
     pts = Points.from_arrays(n, d, loss, c=c, c_convention="kaplan")
@@ -70,6 +71,7 @@ def test_every_allocation_and_prediction_obeys_the_points_flop_count(tmp_path):
     assert js["c_convention"] == "kaplan" and all(r["c_convention"] == "kaplan" for r in js["laws"])
 
 
+@pytest.mark.slow  # chinchilla fits (4,500 starts) or a CLI run of the fitter
 def test_6nd_allocation_is_the_closed_form():
     n, d, c, loss = _isoflop(k=lambda n: np.full_like(np.asarray(n, dtype=float), 6.0))
     f = fit_points(Points.from_arrays(n, d, loss), ["chinchilla"], bootstrap=0).fitters["chinchilla"]
@@ -78,7 +80,7 @@ def test_6nd_allocation_is_the_closed_form():
 
 
 # -- units --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("law", ["chinchilla", "kaplan"])
+@pytest.mark.parametrize("law", [pytest.param("chinchilla", marks=pytest.mark.slow), "kaplan"])  # chinchilla: 4,500 starts
 def test_fit_does_not_depend_on_the_units_of_n_and_d(law):
     pts = _grid()
     k = 1e20
@@ -262,6 +264,7 @@ def test_two_data_sets_are_not_pooled_by_default_and_by_data_fits_each():
     assert "[web] chinchilla:" in rep.headline()
 
 
+@pytest.mark.slow  # a chinchilla fit through the CLI
 def test_notes_reach_stdout(tmp_path, capsys):
     pts = _grid()
     (tmp_path / "p.csv").write_text("N,D,loss\n" + "".join(f"{a},{b},{x}\n" for a, b, x in zip(pts.n, pts.d, pts.loss)))

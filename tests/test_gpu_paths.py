@@ -25,6 +25,7 @@ H100 = "NVIDIA H100 80GB HBM3"  # what torch.cuda.get_device_name reports for an
 
 # --- bf16 autocast -------------------------------------------------------------------------------
 
+@pytest.mark.slow  # trains a run under bf16 autocast
 def test_a_bf16_run_on_cpu_completes_and_its_record_says_bf16(tmp_path):
     bf16 = run(make_config([*TINY, "train.precision=bf16"], tmp_path))
     fp32 = run(make_config([*TINY, "train.precision=fp32"], tmp_path))
@@ -195,6 +196,7 @@ def test_packed_wall_time():
         packed_wall_seconds(runs, 1, 2, 0.5)
 
 
+@pytest.mark.slow  # composes and probes a sweep
 def test_the_planner_prints_the_packed_estimate_with_its_assumption(monkeypatch, tmp_path):
     from harness.sweep import plan as plan_mod
 

@@ -57,6 +57,7 @@ def test_the_known_law_leaves_the_largest_budgets_unbracketed():
     assert A_TRUE == pytest.approx(0.5935, abs=1e-3)
 
 
+@pytest.mark.slow  # chinchilla fits (4,500 starts) or a CLI run of the fitter
 def test_proposals_bracket_an_unbracketed_minimum():
     d = design(FIRST)
     prop = propose(d, k=2, target="a", n_bootstrap=0)
@@ -70,6 +71,7 @@ def test_proposals_bracket_an_unbracketed_minimum():
     assert [(m.runs, m.width) for m in again.moves] == [(m.runs, m.width) for m in prop.moves]
 
 
+@pytest.mark.slow  # fits and scores simulated designs
 def test_bracket_below_the_smallest_shape():
     grid = [(m, c) for c in (1e12, 2e12, 4e12) for m in ("ladder_s", "ladder_m", "ladder_l")]
     prop = propose(design(grid), k=1, target="a", n_bootstrap=0)
@@ -77,6 +79,7 @@ def test_bracket_below_the_smallest_shape():
     assert prop.moves[0].runs == (Run("ladder_xs", RUNGS["ladder_xs"], 1e12),)
 
 
+@pytest.mark.slow  # fits and scores simulated designs
 def test_loss_at_a_larger_compute_proposes_a_budget_above_the_largest():
     # every minimum bracketed (five shapes around each optimum), so no bracketing run is due
     grid = [(m, c) for c in (1e12, 2e12, 4e12)
@@ -94,6 +97,7 @@ def test_loss_at_a_larger_compute_proposes_a_budget_above_the_largest():
     assert all(r.flops < 1e14 for m in propose(d, k=3, target="a", n_bootstrap=0).moves for r in m.runs)
 
 
+@pytest.mark.slow  # fits and scores simulated designs
 def test_flop_budget_and_k_limit_the_proposals():
     d = design(FIRST)
     prop = propose(d, k=6, target="a", budget=3e12, n_bootstrap=0)

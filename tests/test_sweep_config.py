@@ -51,6 +51,7 @@ def test_the_hyperparameter_rule_scales_with_n_and_stays_overridable(tmp_path):
     assert over.optim.lr == 1e-3 and over.train.batch_size == 7
 
 
+@pytest.mark.slow  # composes every preset
 def test_every_preset_is_documented_and_composes(tmp_path):
     assert REQUIRED <= set(PRESETS), REQUIRED - set(PRESETS)
     for name in PRESETS:
