@@ -170,7 +170,7 @@ def test_fit_laws_typo_stops_the_sweep_before_it_trains(capsys):
     from omegaconf import OmegaConf
 
     from harness.sweep.callback import _refuse_bad_fit_settings
-    from harness.sweep.plan import SweepError, _check_fit_settings
+    from harness.sweep.expand import SweepError, check_fit_settings
 
     cfg = OmegaConf.create({"sweep": {"fit_laws": ["chinchilla", "chinchila"]}})
     with pytest.raises(SystemExit) as e:
@@ -178,7 +178,7 @@ def test_fit_laws_typo_stops_the_sweep_before_it_trains(capsys):
     assert e.value.code == 2
     assert "sweep.fit_laws: unknown law 'chinchila'; choose from" in capsys.readouterr().err
     with pytest.raises(SweepError, match="unknown law 'chinchila'"):
-        _check_fit_settings(cfg)
+        check_fit_settings(cfg)
     _refuse_bad_fit_settings(OmegaConf.create({"sweep": {"fit_laws": ["chinchilla", "kaplan"]}}))
 
 
@@ -190,14 +190,14 @@ def test_an_unusable_undertuned_weight_stops_the_sweep_before_it_trains(capsys, 
     from omegaconf import OmegaConf
 
     from harness.sweep.callback import _refuse_bad_fit_settings
-    from harness.sweep.plan import SweepError, _check_fit_settings
+    from harness.sweep.expand import SweepError, check_fit_settings
 
     cfg = OmegaConf.create({"sweep": {"fit_laws": [], **sweep}})
     with pytest.raises(SystemExit) as e:
         _refuse_bad_fit_settings(cfg)
     assert e.value.code == 2 and needle in capsys.readouterr().err
     with pytest.raises(SweepError, match=needle.split(":")[0]):
-        _check_fit_settings(cfg)
+        check_fit_settings(cfg)
     _refuse_bad_fit_settings(OmegaConf.create({"sweep": {"fit_undertuned_weight": 0.25, "fit_tuning": "results/x"}}))
 
 

@@ -59,21 +59,13 @@ def _task_cfg(config: DictConfig):
 
 
 def _refuse_bad_fit_settings(config: DictConfig) -> None:
-    """Stop the multirun before any job when sweep.fit_laws names no law or the under-tuned weight
-    is unusable (either would otherwise surface as a skipped fit after hours of training). Hydra
-    turns an exception raised in a callback into a warning and goes on, so this exits instead."""
-    sw = config.get("sweep")
-    if sw is None:
-        return
-    from harness.fit.errors import FitInputError
-    from harness.fit.law import check_law_names
-    from harness.tune.fitlink import check_weight
+    """Stop the multirun before any job on fit settings the end-of-sweep fit would skip after hours
+    of training (``check_fit_settings``). Hydra turns an exception raised in a callback into a
+    warning and goes on, so this exits instead."""
+    from harness.sweep.expand import SweepError, check_fit_settings
     try:
-        laws = list(sw.get("fit_laws") or [])
-        if laws:  # the law registry imports every law: only when there is a name to check
-            check_law_names(laws, "sweep.fit_laws")
-        check_weight(sw.get("fit_undertuned_weight"), sw.get("fit_tuning"), "sweep.fit_undertuned_weight")
-    except FitInputError as e:
+        check_fit_settings(config)
+    except SweepError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
 

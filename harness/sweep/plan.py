@@ -54,7 +54,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from harness.sweep.expand import Job, SweepError, expand
+from harness.sweep.expand import Job, SweepError, check_fit_settings, expand
 
 H100_NAME = "NVIDIA H100 80GB HBM3"
 PLAN_DEFAULTS: dict[str, Any] = {"format": "table", "probe": True, "probe_steps": 4, "overhead_s": 1.5,
@@ -454,29 +454,11 @@ def to_json(r: PlannedRun) -> dict[str, Any]:
             "flags": r.flags}
 
 
-def _check_fit_settings(master: Any) -> None:
-    """A typo in sweep.fit_laws or an unusable sweep.fit_undertuned_weight is refused before anything
-    trains (the end-of-sweep fit would skip it after)."""
-    sw = master.get("sweep") if master is not None else None
-    if sw is None:
-        return
-    from harness.fit.errors import FitInputError
-    from harness.fit.law import check_law_names
-    from harness.tune.fitlink import check_weight
-    try:
-        laws = list(sw.get("fit_laws") or [])
-        if laws:  # the law registry imports every law: only when there is a name to check
-            check_law_names(laws, "sweep.fit_laws")
-        check_weight(sw.get("fit_undertuned_weight"), sw.get("fit_tuning"), "sweep.fit_undertuned_weight")
-    except FitInputError as e:
-        raise SweepError(str(e)) from None
-
-
 def plan(argv: Sequence[str], out=None) -> list[PlannedRun]:
     out = out or sys.stdout
     opts, args = parse_args(argv)
     master, jobs = expand(args)
-    _check_fit_settings(master)
+    check_fit_settings(master)
     runs = with_branches([describe(j) for j in jobs])
     from harness.hardware import device_name, resolve_device
 

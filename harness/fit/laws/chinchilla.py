@@ -129,11 +129,10 @@ class ChinchillaFit(Law):
         ln, ld, ll = self._logs
         # Point weights (down-weighted runs) scale each Huber term; a bootstrap resample's counts multiply them.
         self._w = None if points.weight is None else np.asarray(points.weight, dtype=float)
-        w_full = None if self._w is None else np.broadcast_to(self._w, (len(grid_norm), len(ll)))
+        w_row = None if self._w is None else self._w[None, :]  # one row, broadcast over the starts
         # 500 iterations: on the data sets tried, starts still running by then are stuck on Huber
         # kinks far from the best basin, and each costs a full iteration of Python overhead.
-        batch = batched_lbfgs(lambda th, rows: objective(th, ln, ld, ll, self.delta,
-                                                          weights=None if w_full is None else w_full[rows]),
+        batch = batched_lbfgs(lambda th, rows: objective(th, ln, ld, ll, self.delta, weights=w_row),
                               grid_norm, max_iter=500)
         cand = distinct_best(batch.x, batch.f, max(self.n_polish, self.boot_starts))
         polished = [polish(self._fun1(self._w), batch.x[i]) for i in cand[: self.n_polish]]
