@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from harness.config import Config, ConfigError
+from harness.config import Config
+from harness.errors import ConfigError
 from harness.flops import Shape, flops_per_token, param_counts
 
 

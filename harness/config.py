@@ -3,7 +3,7 @@
 The YAML files in ``conf/`` only pick values; every key they may set is declared here, so a typo
 in an override is an error before anything runs. ``register_configs()`` puts the schemas in
 Hydra's ConfigStore (the resolvers some presets call, ``${hp.lr:...}``, belong to the sweeps and
-are registered by harness.sweep.hparams.register_resolvers); ``validate()`` checks what types cannot (heads dividing the width, a budget of
+are registered by harness.shapes.resolvers.register_resolvers); ``validate()`` checks what types cannot (heads dividing the width, a budget of
 at least one step, ...) and raises ``ConfigError`` with a one-line message naming the key.
 """
 
@@ -17,7 +17,9 @@ from typing import Any, Optional
 
 from omegaconf import MISSING
 
-from harness.flops import CONVENTIONS as FLOP_CONVENTIONS, PARAM_CONVENTIONS
+from harness.errors import ConfigError
+from harness.flops import CONVENTIONS as FLOP_CONVENTIONS
+from harness.flops import PARAM_CONVENTIONS
 
 # The Hydra configs (conf/ in the repository) as the package an install provides: editable installs
 # map it to conf/, a wheel carries the YAML inside it. Hydra reads it as pkg://harness.conf.
@@ -31,8 +33,6 @@ WANDB_MODES = ("disabled", "offline", "online")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 
 
-class ConfigError(ValueError):
-    """An invalid configuration; the message is one line and names the offending key."""
 
 
 @dataclass
@@ -141,7 +141,7 @@ class ScheduleConfig:
     # train.flops or train.tokens_per_param), each below it. The run trains its constant-rate trunk
     # once and forks each branch where that branch's cooldown starts (constant: where it ends);
     # every branch's record is the record of the standalone run with that budget
-    # (harness/branches.py). Empty: no branches.
+    # (harness/run/branches.py). Empty: no branches.
     branches: list[float] = field(default_factory=list)
 
 
@@ -200,7 +200,7 @@ class PriorConfig:
 
 @dataclass
 class DesignConfig:
-    """An IsoFLOP design (harness/sweep/design.py): for each budget, the dense ladder's shapes
+    """An IsoFLOP design (harness/shapes/design.py): for each budget, the dense ladder's shapes
     from N_opt / span to N_opt * span, with N_opt from each prior (several priors: from the
     smallest prediction / span to the largest * span). Empty budgets = no design (the preset's
     hydra.sweeper.params is an ordinary grid); conf/sweep/design/isoflop.yaml wires one in."""

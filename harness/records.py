@@ -37,26 +37,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from harness.errors import RecordError, ResultsNotWritable, RunInProgress
+from harness.files import atomic_write_text
+
 SCHEMA_VERSION = 1
 STATUSES = ("completed", "diverged", "failed")
 PARAM_KINDS = ("total", "embedding", "head", "non_embedding")
 
 
-class RecordError(ValueError):
-    """A record file that is missing keys, has wrong types, or is not JSON."""
 
 
-class ResultsNotWritable(OSError):
-    """A results folder (runs, checkpoints, locks) cannot be written; the message is one line."""
 
 
-class RunInProgress(RuntimeError):
-    """Another process holds the run's lock: it is training this very run now."""
-
-    def __init__(self, run_id: str, pid: int | None):
-        self.run_id, self.pid = run_id, pid
-        super().__init__(f"run {run_id} is in progress in another process"
-                         + (f" (pid {pid})" if pid else ""))
 
 
 @dataclass
@@ -216,49 +208,6 @@ def run_id_of(cfg: Any) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Writing
-
-
-def _umask() -> int:
-    # Linux shows the umask in /proc without changing it; os.umask can only read it by setting
-    # it, which for a moment would give files other threads create the wrong mode.
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def file_mode() -> int:
-    """The mode a plain ``open(path, "w")`` gives: 0666 less the umask."""
-    return 0o666 & ~_umask()
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write text so that readers see either the old file or the whole new one, never a part.
-
-    The temporary file sits in the same directory so the final rename is atomic on POSIX; it is
-    fsynced first so a crash right after the rename cannot leave an empty file behind.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        # mkstemp makes the file 0600 (private, for a temporary file); the result is an ordinary
-        # output that others may read, so give it the mode open() would.
-        os.fchmod(fd, file_mode())
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def finite_or_none(obj: Any) -> Any:

@@ -27,7 +27,7 @@ def lr_factor(step: int, steps: int, warmup_steps: int, cfg: ScheduleConfig) -> 
     if cfg.name == "wsd":
         # Warmup-stable-decay (Hu et al. 2024): flat at the peak, then a cooldown over the last
         # decay_fraction of the run, so the run up to the cooldown is any longer run's too
-        # (the cooldown branches of harness/branches.py fork there).
+        # (the cooldown branches of harness/run/branches.py fork there).
         decay_start = wsd_decay_start(steps, warmup_steps, cfg)
         if step < decay_start:
             return 1.0

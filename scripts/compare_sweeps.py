@@ -4,7 +4,7 @@
         --out results/synthetic_isoflop_wsd_cpu/comparison
 
 Runs are matched on their shape and their FLOPs (6ND); a run of either sweep with no match is
-listed apart. "Spent" counts what each run really cost: a cooldown branch (harness/branches.py)
+listed apart. "Spent" counts what each run really cost: a cooldown branch (harness/run/branches.py)
 costs its cooldown only (its record's extra.branch.flops_spent), every other run its whole budget.
 Wall time is each record's wall_seconds summed (setup and evaluations included), which on a
 machine running several runs at once is the time of one run alone only as far as they did not
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 

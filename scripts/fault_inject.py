@@ -65,8 +65,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[1]
-TRAIN = [sys.executable, "-c", "from harness.train import main; main()"]
-FIT = [sys.executable, "-c", "from harness.fit.cli import main; main()"]
+TRAIN = [sys.executable, "-c", "from harness.cli.train import main; main()"]
+FIT = [sys.executable, "-c", "from harness.cli.fit import main; main()"]
 TB = "Traceback (most recent call last)"
 # The summary line a run prints when it has trained to its end and written its record; it ends
 # with the record's path, <out_dir>/<sweep>/runs/<run_id>.json. The same run_id in two sweeps is

@@ -52,7 +52,7 @@ if [ -n "$OUT" ]; then
 fi
 cd "$ROOT"
 
-train() { "$PY" -c "from harness.train import main; main()" "$@"; }
+train() { "$PY" -c "from harness.cli.train import main; main()" "$@"; }
 now() { "$PY" -c "import time; print(f'{time.time():.3f}')"; }
 
 if [ "$CPU" = 1 ]; then
@@ -184,7 +184,7 @@ else
   # The GPU preset's first three budgets (3e13, 1e14, 3e14): 13 runs, 335M tokens, 2.4e15 Chinchilla FLOPs.
   SWEEP=(sweep=chinchilla_isoflop_gpu 'sweep.design.budgets=[3e13,1e14,3e14]')
 fi
-"$PY" -m harness.sweep.plan "${SWEEP[@]}" "out_dir=$OUT/sweep" "sweep.runs_per_gpu=$SWEEP_K" \
+"$PY" -m harness.cli.plan "${SWEEP[@]}" "out_dir=$OUT/sweep" "sweep.runs_per_gpu=$SWEEP_K" \
   "plan.gpus=$NGPU" "plan.pack_slowdown=$SLOW" > "$OUT/sweep/plan.txt" 2>&1
 t="$(now)"
 train -m "${SWEEP[@]}" "out_dir=$OUT/sweep" "sweep.runs_per_gpu=$SWEEP_K" logging.quiet=true device=auto \

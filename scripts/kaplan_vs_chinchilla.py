@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.errors import FitInputError, InsufficientData
 from harness.fit.api import fit_points
-from harness.fit.errors import FitInputError, InsufficientData
 from harness.fit.points import load_sweep
 
 

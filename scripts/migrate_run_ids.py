@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from harness import records
-from harness.config import ConfigError, to_config
+from harness import files, records
+from harness.config import to_config
+from harness.errors import ConfigError
 
 
 def current_data_fingerprint(cfg) -> str | None:
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{'moved' if args.write else 'would move'} {path.name} -> {new}.json")
             if args.write:
                 rec = records.read_record(path)
-                records.atomic_write_text(path.with_name(f"{new}.json"),
+                files.atomic_write_text(path.with_name(f"{new}.json"),
                                           records.record_json(dataclasses.replace(rec, run_id=new)))
                 path.unlink()
     print(f"{moved} record(s) {'moved' if args.write else 'to move'}, {kept} kept")

@@ -10,7 +10,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 
 from harness.config import Config, register_configs, to_config
-from harness.sweep.hparams import register_resolvers
+from harness.shapes.resolvers import register_resolvers
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 

@@ -1,4 +1,4 @@
-"""Cooldown branches (harness/branches.py): a branch's record is the standalone run's record."""
+"""Cooldown branches (harness/run/branches.py): a branch's record is the standalone run's record."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ import math
 import pytest
 
 from harness import records
-from harness.branches import branch_config, flops_saved, plan_forks
-from harness.config import ConfigError, ScheduleConfig, validate
+from harness.config import ScheduleConfig, validate
+from harness.errors import ConfigError
 from harness.flops import flops_per_token
 from harness.model import shape_of
+from harness.run.branches import branch_config, flops_saved, plan_forks
+from harness.run.step import TrainStep
+from harness.run.train import Log, run
 from harness.schedule import lr_factor
-from harness.step import TrainStep
-from harness.train import Log, run
 from tests.helpers import TINY, make_config
 
 # 200 steps of 256 tokens; branches of 50 and 100 steps fork at steps 40 and 80 (20% cooldowns).

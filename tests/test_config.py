@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 
 import harness.config as config_module
-from harness.config import DATA_SCHEMAS, ConfigError, SyntheticDataConfig, TextDataConfig, validate
-from harness.records import run_id_of
+from harness.config import DATA_SCHEMAS, SyntheticDataConfig, TextDataConfig, validate
 from harness.data import SOURCES
+from harness.errors import ConfigError
+from harness.records import run_id_of
 from tests.helpers import make_config
-
 
 T = "train.tokens=100000"
 
@@ -72,7 +72,7 @@ def test_a_backslash_in_sweep_name_is_a_path_separator_too():
 
 
 def test_the_cli_refuses_a_sweep_name_outside_out_dir_before_hydra_writes(tmp_path, monkeypatch, capsys):
-    from harness.train import main
+    from harness.cli.train import main
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("sys.argv", ["harness-train", T, f"out_dir={tmp_path / 'out'}", "sweep_name=../escape"])
@@ -89,7 +89,7 @@ def test_the_cli_gives_an_invalid_config_one_line_and_exit_2(tmp_path, monkeypat
     # In-process (tests/test_train.py runs the same through a subprocess, marked slow).
     from hydra.core.global_hydra import GlobalHydra
 
-    from harness.train import main
+    from harness.cli.train import main
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("sys.argv", ["harness-train", T, "model.n_head=3", f"out_dir={tmp_path / 'out'}"])

@@ -1,4 +1,4 @@
-"""IsoFLOP designs (harness/sweep/design.py), the dense ladder, and harness-plan's wasted-run flags
+"""IsoFLOP designs (harness/shapes/design.py), the dense ladder, and harness-plan's wasted-run flags
 on the shipped presets (issue 14)."""
 
 import io
@@ -9,9 +9,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.sweep import design, ladder
-from harness.sweep.design import DesignError, Prior, bracketed, chinchilla_prior, design_points, parse_point
-from harness.sweep.expand import SweepError, expand
+from harness.errors import DesignError, SweepError
+from harness.shapes import design, ladder
+from harness.shapes.design import (
+    Prior,
+    bracketed,
+    chinchilla_prior,
+    design_points,
+    parse_point,
+)
+from harness.sweep.expand import expand
 from harness.sweep.plan import plan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,7 +166,7 @@ def test_a_bad_design_at_launch_is_one_line_and_exit_2(tmp_path):
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "harness.train", "-m", "sweep=chinchilla_isoflop",
+    out = subprocess.run([sys.executable, "-m", "harness.run.train", "-m", "sweep=chinchilla_isoflop",
                           "sweep.design.span=1", f"out_dir={tmp_path}"], capture_output=True, text=True)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.strip() == "harness-train: invalid config: sweep.design.span: must be above 1, got 1"

@@ -12,9 +12,22 @@ import json
 import pytest
 
 from harness.fit.anchors import (
-    CHINCHILLA_TOKENS_PER_PARAM, EPOCH, EPOCH_ANCHORS, EPOCH_GRID_FIT, HOFFMANN, HOFFMANN_ALLOCATION,
-    HOFFMANN_UNROUNDED, KAPLAN, KAPLAN_ANCHORS, KAPLAN_JOINT, MUENNIGHOFF, MUENNIGHOFF_ANCHORS, Anchor,
-    anchors_json, anchors_sources, hoffmann_a,
+    CHINCHILLA_TOKENS_PER_PARAM,
+    EPOCH,
+    EPOCH_ANCHORS,
+    EPOCH_GRID_FIT,
+    HOFFMANN,
+    HOFFMANN_ALLOCATION,
+    HOFFMANN_UNROUNDED,
+    KAPLAN,
+    KAPLAN_ANCHORS,
+    KAPLAN_JOINT,
+    MUENNIGHOFF,
+    MUENNIGHOFF_ANCHORS,
+    Anchor,
+    anchors_json,
+    anchors_sources,
+    hoffmann_a,
 )
 
 

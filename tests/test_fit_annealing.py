@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.cli.fit import main
 from harness.config import ScheduleConfig
-from harness.fit.cli import main
-from harness.fit.lrcurves import RunCurve, annealing_area, forward_area, learning_rates
 from harness.fit.laws.annealing import AnnealingLaw
+from harness.fit.lrcurves import RunCurve, annealing_area, forward_area, learning_rates
 from harness.fit.points import Points
 
 TRUE = {"L0": 2.0, "A": 1.5, "alpha": 0.5, "C": 2e-4, "lam": 0.99}
@@ -105,7 +105,7 @@ def test_bootstrap_gives_intervals_around_the_fit() -> None:
 
 
 def test_points_without_curves_are_refused() -> None:
-    from harness.fit.errors import FitInputError
+    from harness.errors import FitInputError
     with pytest.raises(FitInputError, match="no loss curves"):
         AnnealingLaw().fit(Points.from_arrays([1e5, 2e5], [1e6, 1e6], [2.0, 1.9]))
 

@@ -8,8 +8,12 @@ import math
 import numpy as np
 import pytest
 
-from harness.fit.laws.critical_batch import CriticalBatchFit, critical_batch_from_records, steps_to_target
-from harness.fit.errors import InsufficientData
+from harness.errors import InsufficientData
+from harness.fit.laws.critical_batch import (
+    CriticalBatchFit,
+    critical_batch_from_records,
+    steps_to_target,
+)
 from harness.records import CurvePoint, RunRecord, write_record
 
 SEQ_LEN = 128
@@ -109,8 +113,8 @@ def test_too_few_batch_sizes_is_insufficient():
 
 @pytest.mark.slow
 def test_sweep_dir_default_laws_and_cli(tmp_path, capsys):
+    from harness.cli.fit import main
     from harness.fit.api import _default_laws
-    from harness.fit.cli import main
     from harness.fit.points import load_sweep
 
     for r in _sweep_records():

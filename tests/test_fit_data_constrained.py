@@ -9,7 +9,11 @@ import pytest
 
 from harness.fit.allocation import LawParams
 from harness.fit.laws.chinchilla import params_to_theta
-from harness.fit.laws.data_constrained import DataConstrainedFit, effective_data, predict_theta
+from harness.fit.laws.data_constrained import (
+    DataConstrainedFit,
+    effective_data,
+    predict_theta,
+)
 from harness.fit.points import Points
 
 

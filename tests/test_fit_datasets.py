@@ -12,8 +12,16 @@ import json
 import numpy as np
 import pytest
 
-from harness.fit.errors import FitInputError
-from harness.fit.points import Points, concat, data_label, disambiguate, load_csv, load_openlm, load_sweep
+from harness.errors import FitInputError
+from harness.fit.points import (
+    Points,
+    concat,
+    data_label,
+    disambiguate,
+    load_csv,
+    load_openlm,
+    load_sweep,
+)
 from harness.records import CurvePoint, RunRecord, write_record
 
 ELTEC = {"kind": "text", "paths": ["../shared/data/eltec_eng/eltec_eng.jsonl.gz"], "hub_path": None,

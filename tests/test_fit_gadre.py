@@ -4,14 +4,19 @@
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pytest
 
-from harness.fit.errors import InsufficientData
+from harness.errors import InsufficientData
 from harness.fit.law import get_law
-from harness.fit.laws.gadre import GadreFit, cm_coefficients, gadre_grid, loss_cm, loss_nd
+from harness.fit.laws.gadre import (
+    GadreFit,
+    cm_coefficients,
+    gadre_grid,
+    loss_cm,
+    loss_nd,
+)
 from harness.fit.points import Points, load_openlm
 
 # Their headline design (mlfoundations/scaling, scaling/shared.py ``fit_ds``): the four small
@@ -176,7 +181,7 @@ def test_bootstrap_on_five_runs_says_how_many_resamples_count(shared_data):
 def test_headline_from_the_command_line(shared_data, tmp_path, capsys):
     """``harness-fit <folder of their 7 runs> --law gadre --holdout 2``: the holdout is the two targets
     (the largest-C runs), fitted on the other five, where approach 3 refuses to fit (it needs 6)."""
-    from harness.fit.cli import main
+    from harness.cli.fit import main
 
     runs = tmp_path / "gadre_headline"
     runs.mkdir()

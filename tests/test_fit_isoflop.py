@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from harness.fit.errors import InsufficientData
+from harness.errors import InsufficientData
 from harness.fit.laws.approach2 import IsoFlopFit
 from harness.fit.points import Points
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.fit.errors import FitInputError
+from harness.errors import FitInputError
 from harness.fit.law import Law, check_law_names, get_law, law_names, registry
 from harness.fit.points import Points
 
@@ -25,7 +25,7 @@ def test_registry_is_the_laws_package_and_module_names_are_law_names():
 
 
 def test_cli_choices_come_from_the_registry():
-    from harness.fit.cli import build_parser
+    from harness.cli.fit import build_parser
 
     law_action = next(a for a in build_parser()._actions if a.dest == "law")
     assert list(law_action.choices) == law_names()

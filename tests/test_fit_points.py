@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.fit.cli import main
-from harness.fit.errors import FitInputError
+from harness.cli.fit import main
 from harness.fit.points import Points, concat, load_csv, load_sweep
 from harness.records import CurvePoint, RunRecord, write_record
 
@@ -131,9 +130,10 @@ def test_law_skipped_for_lack_of_data(tmp_path, capsys):
 
 
 def test_fit_package_does_not_import_training_code():
-    import subprocess, sys
-    code = ("import sys, harness.fit.cli, harness.fit.api, harness.fit.report; "
-            "bad=[m for m in sys.modules if m.startswith(('harness.train','harness.model','harness.data','torch'))]; "
+    import subprocess
+    import sys
+    code = ("import sys, harness.cli.fit, harness.fit.api, harness.fit.report; "
+            "bad=[m for m in sys.modules if m.startswith(('harness.run.train','harness.model','harness.data','torch'))]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -223,9 +223,10 @@ def test_cli_bad_options_one_line_exit_2(tmp_path, capsys, args, needle):
 
 
 def test_console_script_bad_row_no_traceback(tmp_path):
-    import subprocess, sys
+    import subprocess
+    import sys
     p = _csv(tmp_path, "N,D,loss\n1e6,1e8,3.0\n1e6,1e8,nan\n")
-    r = subprocess.run([sys.executable, "-m", "harness.fit.cli", str(p)], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "harness.cli.fit", str(p)], capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines() == [f"harness-fit: error: {p}: row 2 (line 3): loss is 'nan', not a finite number"]
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.fit.cli import main
-from harness.fit.errors import FitInputError
+from harness import files
+from harness.cli.fit import main
+from harness.errors import FitInputError
 from harness.fit.points import Points
 
 
@@ -56,7 +57,7 @@ def test_a_sweeps_points_do_not_depend_on_its_record_file_names(tmp_path):
     for i, path in enumerate(sorted((src / "runs").glob("*.json"), reverse=True)):
         rec = records.read_record(path)
         fake = f"{i:016x}"  # reversed file order under new names
-        records.atomic_write_text(b / "runs" / f"{fake}.json", records.record_json(dataclasses.replace(rec, run_id=fake)))
+        files.atomic_write_text(b / "runs" / f"{fake}.json", records.record_json(dataclasses.replace(rec, run_id=fake)))
     pa, pb = load_sweep(a), load_sweep(b)
     assert list(pa.c) == list(pb.c) and list(pa.n) == list(pb.n) and list(pa.loss) == list(pb.loss)
 

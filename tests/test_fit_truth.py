@@ -10,10 +10,10 @@ import json
 import numpy as np
 import pytest
 
+from harness.cli.fit import main
+from harness.errors import FitInputError
 from harness.fit.allocation import LawParams
 from harness.fit.api import fit_points, write_outputs
-from harness.fit.cli import main
-from harness.fit.errors import FitInputError
 from harness.fit.points import Points
 
 TRUE = LawParams(E=1.8, A=480.0, B=2100.0, alpha=0.35, beta=0.37)
@@ -169,8 +169,9 @@ def test_cli_refuses_ignored_options(tmp_path, capsys, args, needle):
 def test_fit_laws_typo_stops_the_sweep_before_it_trains(capsys):
     from omegaconf import OmegaConf
 
+    from harness.errors import SweepError
     from harness.sweep.callback import _refuse_bad_fit_settings
-    from harness.sweep.expand import SweepError, check_fit_settings
+    from harness.sweep.expand import check_fit_settings
 
     cfg = OmegaConf.create({"sweep": {"fit_laws": ["chinchilla", "chinchila"]}})
     with pytest.raises(SystemExit) as e:
@@ -189,8 +190,9 @@ def test_fit_laws_typo_stops_the_sweep_before_it_trains(capsys):
 def test_an_unusable_undertuned_weight_stops_the_sweep_before_it_trains(capsys, sweep, needle):
     from omegaconf import OmegaConf
 
+    from harness.errors import SweepError
     from harness.sweep.callback import _refuse_bad_fit_settings
-    from harness.sweep.expand import SweepError, check_fit_settings
+    from harness.sweep.expand import check_fit_settings
 
     cfg = OmegaConf.create({"sweep": {"fit_laws": [], **sweep}})
     with pytest.raises(SystemExit) as e:
@@ -229,7 +231,7 @@ def test_unwritable_output_is_one_line_before_the_fit(tmp_path, capsys):
 
 
 def test_outputs_replace_whole_files_and_leave_no_temporaries(tmp_path):
-    from harness.fit.atomic import write_atomic, write_text_atomic
+    from harness.files import write_atomic, write_text_atomic
 
     target = tmp_path / "report.md"
     write_text_atomic(target, "old\n")
@@ -305,8 +307,8 @@ def test_shared_exponents_do_not_depend_on_the_units_of_n_and_d():
 
 @pytest.mark.slow
 def test_data_constrained_fit_does_not_depend_on_the_units_of_n_and_d():
-    from tests.test_fit_data_constrained import repeated_runs
     from harness.fit.laws.data_constrained import DataConstrainedFit
+    from tests.test_fit_data_constrained import repeated_runs
 
     pts, k = repeated_runs(noise=0.003, seed=0), 1e20
     big = Points(n=pts.n * k, d=pts.d * k, c=pts.c * k * k, loss=pts.loss, labels=pts.labels,

@@ -8,7 +8,7 @@ is then raised as an under-tuned rung is (a loss penalty at every budget)."""
 import numpy as np
 import pytest
 
-from harness.fit.errors import FitInputError
+from harness.errors import FitInputError
 from harness.fit.laws.approach2 import IsoFlopFit
 from harness.fit.laws.chinchilla import ChinchillaFit
 from harness.fit.laws.kaplan import KaplanFit

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from harness.flops import (CONVENTIONS, Shape, chinchilla_forward_terms, flops_per_token, param_counts,
-                           tokens_for_flops, training_flops)
+from harness.flops import (
+    CONVENTIONS,
+    Shape,
+    chinchilla_forward_terms,
+    flops_per_token,
+    param_counts,
+    tokens_for_flops,
+    training_flops,
+)
 
 GPT2_SMALL = Shape(arch="gpt2", n_layer=12, d_model=768, n_head=12, d_ff=3072, n_ctx=1024, seq_len=1024,
                    vocab_size=50257, tied=True)

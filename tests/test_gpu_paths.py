@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from harness.hardware import mfu, peak_flops
-from harness.sweep.devices import gpu_slot, job_device, slot_order
+from harness.run.devices import gpu_slot, job_device, slot_order
+from harness.run.train import run
 from harness.sweep.packing import lpt_schedule, packed_wall_seconds
-from harness.train import run
 from tests.helpers import TINY, make_config
 
 H100 = "NVIDIA H100 80GB HBM3"  # what torch.cuda.get_device_name reports for an H100 SXM
@@ -50,7 +50,7 @@ def _fake_device_name(monkeypatch, name):
     """Every module the run reads the device's name through reports ``name`` (the run still
     trains on the CPU; only what it records about the device is simulated)."""
     fake = lambda device: name  # noqa: E731
-    for mod in ("harness.hardware", "harness.train", "harness.step"):
+    for mod in ("harness.hardware", "harness.run.train", "harness.run.step"):
         try:
             m = importlib.import_module(mod)
         except ImportError:
@@ -232,13 +232,13 @@ def test_the_planner_prints_the_packed_estimate_with_its_assumption(monkeypatch,
 @pytest.mark.slow  # inductor compiles C++ kernels for the forward and the backward: ~15 s each on 2 cores
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_a_compiled_step_trains_as_the_eager_one_does(precision):
-    """What train.compile does on CUDA, on the CPU: harness.step.TrainStep (autocast, fp32 loss,
+    """What train.compile does on CUDA, on the CPU: harness.run.step.TrainStep (autocast, fp32 loss,
     backward, clipping, AdamW, schedule) with its forward through torch.compile gives the eager
     step's losses and weights. TrainStep compiles only on CUDA, so the test sets the compiled module
     as its forward_model, which is what it does there."""
     from harness.config import TrainConfig
     from harness.flops import Shape
-    from harness.step import TrainStep
+    from harness.run.step import TrainStep
 
     shape = Shape("gpt2", n_layer=1, d_model=32, n_head=2, d_ff=128, n_ctx=16, seq_len=16, vocab_size=64, tied=True)
     gen = torch.Generator().manual_seed(0)

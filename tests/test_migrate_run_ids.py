@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import records
-from harness.train import run
+from harness import files, records
+from harness.run.train import run
 from tests.helpers import TINY, make_config
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "migrate_run_ids.py"
@@ -36,7 +36,7 @@ def _old_style(tmp_path):
     assert rec.status == "completed"
     path = records.record_path(tmp_path, "default", rec.run_id)
     old = records.record_path(tmp_path, "default", "0123456789abcdef")
-    records.atomic_write_text(old, records.record_json(dataclasses.replace(rec, run_id="0123456789abcdef")))
+    files.atomic_write_text(old, records.record_json(dataclasses.replace(rec, run_id="0123456789abcdef")))
     path.unlink()
     return corpus, rec.run_id, old
 

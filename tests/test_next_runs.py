@@ -119,7 +119,7 @@ def test_bad_input_is_one_line(tmp_path):
         propose(design(FIRST), target="loss@x")
     with pytest.raises(next_runs.NextRunsError, match="approach 2 predicts no loss"):
         propose(design(FIRST), target="loss@1e14", law="approach2")
-    r = subprocess.run([sys.executable, "-c", "from harness.sweep.plan import main; main()", "--next",
+    r = subprocess.run([sys.executable, "-c", "from harness.cli.plan import main; main()", "--next",
                         str(tmp_path / "nothing")], capture_output=True, text=True)
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "no such directory" in r.stderr

@@ -117,7 +117,7 @@ def test_a_killed_joblib_sweep_leaves_no_worker_running(tmp_path):
     # Runs long enough (millions of tokens) that they are mid-training when the sweep is killed.
     args = [*TINY, f"out_dir={tmp_path}", "sweep_name=orphans", "train.tokens=4000000,4000008",
             "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
-    cmd = [sys.executable, "-c", "from harness.train import main; main()", "-m", *args]
+    cmd = [sys.executable, "-c", "from harness.cli.train import main; main()", "-m", *args]
     p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          start_new_session=True)
     ckpts = tmp_path / "orphans" / "checkpoints"

@@ -10,8 +10,9 @@ import pytest
 from omegaconf import OmegaConf
 
 from harness import records
+from harness.cli.train import task
 from harness.config import as_dict
-from harness.train import run, task
+from harness.run.train import run
 from tests.helpers import TINY, make_config
 
 
@@ -215,7 +216,7 @@ def umask_027():
 def test_records_and_checkpoints_get_the_umask_mode(tmp_path, umask_027):
     import torch
 
-    from harness.train import RunState, _save_checkpoint
+    from harness.run.train import RunState, _save_checkpoint
 
     cfg = make_config(TINY, tmp_path)
     path = records.write_record(_fake_record(cfg, "abc"), tmp_path)
@@ -280,7 +281,7 @@ def _harness_train(args, **kw):
     import sys
 
     # The console script's way in, so a multirun's task is importable by module.
-    cmd = [sys.executable, "-c", "from harness.train import main; main()", *args]
+    cmd = [sys.executable, "-c", "from harness.cli.train import main; main()", *args]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"}, **kw)
 

@@ -3,7 +3,8 @@ import math
 import pytest
 
 from harness.budget import resolve_budget
-from harness.config import ConfigError, ScheduleConfig
+from harness.config import ScheduleConfig
+from harness.errors import ConfigError
 from harness.flops import flops_per_token, param_counts
 from harness.model import shape_of
 from harness.schedule import lr_factor

@@ -1,4 +1,4 @@
-"""The one training step (harness/step.py) and the loop's deferred loss reads (harness/train.py)."""
+"""The one training step (harness/run/step.py) and the loop's deferred loss reads (harness/run/train.py)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ import pytest
 import torch
 
 from harness import records
-from harness.config import ConfigError, OptimConfig, ScheduleConfig, TrainConfig, validate
+from harness.config import OptimConfig, ScheduleConfig, TrainConfig, validate
+from harness.errors import ConfigError
 from harness.flops import Shape
 from harness.model import build_model, forward_loss, param_groups
+from harness.run import train
+from harness.run.step import StepTimer, TrainStep, build_optimizer, uses_bf16
 from harness.schedule import lr_factor
-from harness.step import StepTimer, TrainStep, build_optimizer, uses_bf16
-from harness import train
 from tests.helpers import TINY, make_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +30,7 @@ def _batches(n):
 
 
 def _reference_steps(grad_clip, batches):
-    """The step as train.py wrote it inline before harness/step.py: the yardstick for bit identity."""
+    """The step as train.py wrote it inline before harness/run/step.py: the yardstick for bit identity."""
     torch.manual_seed(0)
     model = build_model(SHAPE)
     optim, sched_cfg = OptimConfig(grad_clip=grad_clip), ScheduleConfig()
@@ -108,7 +109,7 @@ def test_the_sweep_package_reaches_the_step_only_through_harness_step():
     for path in (ROOT / "harness" / "sweep").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module:
-                assert node.module not in ("harness.model", "harness.train"), f"{path.name} imports {node.module}"
+                assert node.module not in ("harness.model", "harness.run.train"), f"{path.name} imports {node.module}"
 
 
 # -- the loop reads the loss every few steps, yet records divergence at the step it happened ------

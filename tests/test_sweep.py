@@ -2,9 +2,9 @@
 and submitit_local launchers, and the end-of-sweep callback (progress, summary, fit)."""
 
 import json
-import re
 import multiprocessing as mp
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -28,9 +28,9 @@ TINY = ["data.seq_len=16", "data.val_sequences=16", "model.n_layer=1", "model.d_
 
 
 def _cmd(args):
-    # The console script's way in (not `python -m harness.train`): joblib pickles the task function
+    # The console script's way in (not `python -m harness.run.train`): joblib pickles the task function
     # by module, and a task living in __main__ cannot be found in its worker processes.
-    return [sys.executable, "-c", "from harness.train import main; main()", "-m", *args]
+    return [sys.executable, "-c", "from harness.cli.train import main; main()", "-m", *args]
 
 
 def _run(args, timeout=240):

@@ -2,8 +2,6 @@
 every preset composing, the planner, and the multi-GPU device rule."""
 
 import json
-import math
-import os
 import subprocess
 import sys
 import threading
@@ -11,13 +9,14 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from harness.budget import resolve_budget
+from harness.errors import SweepError
 from harness.model import shape_of
-from harness.sweep import devices, ladder
-from harness.sweep.expand import SweepError, expand
-from harness.sweep.hparams import batch_rule, lr_rule
+from harness.run import devices
+from harness.shapes import ladder
+from harness.shapes.rules import batch_rule, lr_rule
+from harness.sweep.expand import expand
 from harness.sweep.plan import plan
 from tests.helpers import make_config
 
@@ -30,7 +29,7 @@ REQUIRED = {"demo", "kaplan_nd", "chinchilla_isoflop", "ladder", "shape", "batch
 def test_ladder_files_follow_the_rule():
     for r in ladder.LADDER:
         path = ROOT / "conf" / "model" / f"{r.name}.yaml"
-        assert path.read_text() == ladder.ladder_yaml(r), f"{path} drifted from harness/sweep/ladder.py"
+        assert path.read_text() == ladder.ladder_yaml(r), f"{path} drifted from harness/shapes/ladder.py"
     ns = [r.non_embedding for r in ladder.LADDER]
     ratios = [b / a for a, b in zip(ns, ns[1:])]
     assert all(1.7 < q < 3.6 for q in ratios), ratios  # about 2.5x per rung
@@ -99,7 +98,7 @@ def test_bad_input_is_one_line_from_the_console_scripts(tmp_path):
     for args in (["sweep=nope"], ["sweep=demo", "plan.format=xml"]):
         out = subprocess.run([sys.executable, "-m", "harness.sweep.plan", *args], capture_output=True, text=True)
         assert out.returncode == 2 and "Traceback" not in out.stderr and out.stderr.startswith("harness-plan:")
-    out = subprocess.run([sys.executable, "-m", "harness.train", "-m", "sweep=nope", f"out_dir={tmp_path}"],
+    out = subprocess.run([sys.executable, "-m", "harness.run.train", "-m", "sweep=nope", f"out_dir={tmp_path}"],
                          capture_output=True, text=True)
     assert out.returncode != 0 and "Traceback" not in out.stderr and "sweep/nope" in out.stderr
 
@@ -179,7 +178,7 @@ def _take(tmp_path, job):
 
 
 def test_a_killed_holder_frees_its_gpu(tmp_path):
-    code = ("import sys,time; from harness.sweep.devices import job_device\n"
+    code = ("import sys,time; from harness.run.devices import job_device\n"
             f"cm = job_device('auto', {str(tmp_path)!r}, 's', 0, 1, n_gpus=2)\n"
             "print(cm.__enter__(), flush=True); time.sleep(60)")
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT)

@@ -20,7 +20,8 @@ import torch
 
 from harness.config import TextDataConfig
 from harness.data import text
-from harness.data.text import DataError, TextSource
+from harness.data.text import TextSource
+from harness.errors import DataError
 
 SEQ = 32
 
@@ -379,7 +380,7 @@ def test_bad_inputs_give_one_line_data_errors(tmp_path):
 
 
 def test_relative_paths_resolve_against_the_start_folder(tmp_path, monkeypatch):
-    data = write_jsonl(tmp_path / "d.jsonl", [{"text": d} for d in numbered_docs(20)])
+    write_jsonl(tmp_path / "d.jsonl", [{"text": d} for d in numbered_docs(20)])
     monkeypatch.chdir(tmp_path)
     src = TextSource(cfg_for(Path("cache"), ["d.jsonl"], val_sequences=1), seed=0)
     assert src.cache_path.parent == tmp_path / "cache"

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from harness.tune.analysis import GridPoint, TuningError, analyse_records, fit_shape, load_result, load_tuning_sweep
-from harness.tune.cli import main as tune_main
-from tests.tuning_helpers import SHAPES, TRUE_E, lr_star, loss_at, write_run, write_tuning_sweep
+from harness.cli.tune import main as tune_main
+from harness.tune.analysis import (
+    GridPoint,
+    analyse_records,
+    fit_shape,
+    load_result,
+    load_tuning_sweep,
+)
+from tests.tuning_helpers import (
+    SHAPES,
+    TRUE_E,
+    loss_at,
+    lr_star,
+    write_run,
+    write_tuning_sweep,
+)
 
 
 def test_parabola_recovers_a_known_optimum_with_noise() -> None:
@@ -57,7 +69,8 @@ def test_written_preset_loads_with_hydra_and_gives_the_tuned_rates(tmp_path: Pat
     from hydra import compose, initialize_config_dir
 
     from harness.config import register_configs, to_config
-    from harness.sweep.hparams import non_embedding_params, register_resolvers
+    from harness.shapes.resolvers import register_resolvers
+    from harness.shapes.rules import non_embedding_params
     from tests.helpers import CONF
 
     sweep = tmp_path / "tune"
@@ -80,7 +93,7 @@ def test_written_preset_loads_with_hydra_and_gives_the_tuned_rates(tmp_path: Pat
 
 
 def test_lr_x_resolver_follows_the_shape() -> None:
-    from harness.sweep.hparams import lr_rule, non_embedding_params
+    from harness.shapes.rules import lr_rule, non_embedding_params
     from tests.helpers import make_config
 
     for model in ("ladder_xs", "ladder_m"):
@@ -109,7 +122,7 @@ def test_diverged_run_above_the_best_closes_the_grid(tmp_path: Path) -> None:
 ])
 def test_bad_tuning_file_is_one_line_and_nonzero(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                  content: str, match: str) -> None:
-    from harness.fit.cli import main as fit_main
+    from harness.cli.fit import main as fit_main
 
     bad = tmp_path / "tuning.json"
     bad.write_text(content)
@@ -145,7 +158,7 @@ def test_a_beta2_axis_gives_one_curve_per_setting_and_the_law_takes_the_best(tmp
 
 
 def test_planner_refuses_a_bad_tuning_file_in_one_line(tmp_path: Path) -> None:
-    from harness.sweep.expand import SweepError
+    from harness.errors import SweepError
     from harness.tune.flags import flag_planned
 
     # harness-plan prints a SweepError as "harness-plan: <message>" and exits 2

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.cli.tune import main as tune_main
 from harness.tune.analysis import load_result
-from harness.tune.cli import main as tune_main
 from harness.tune.flags import flag_records, judge
-from tests.tuning_helpers import SHAPES, lr_star, loss_at, write_run, write_tuning_sweep
+from tests.tuning_helpers import SHAPES, loss_at, lr_star, write_run, write_tuning_sweep
 
 
 @pytest.fixture()
@@ -65,7 +65,7 @@ def test_apply_tuning_drops_flagged_points(tuned: Path, tmp_path: Path) -> None:
 
 
 def test_apply_tuning_down_weights_flagged_points(tuned: Path, tmp_path: Path) -> None:
-    from harness.fit.errors import FitInputError
+    from harness.errors import FitInputError
     from harness.fit.points import load_sweep
     from harness.tune.fitlink import apply_tuning, report_section
 
@@ -86,7 +86,7 @@ def test_apply_tuning_down_weights_flagged_points(tuned: Path, tmp_path: Path) -
 
 @pytest.mark.slow
 def test_fit_cli_prints_flags_and_drops_them(tuned: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from harness.fit.cli import main as fit_main
+    from harness.cli.fit import main as fit_main
 
     study = tmp_path / "study"
     write_study(study, {"s3": 8.0})

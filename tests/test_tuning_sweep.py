@@ -21,11 +21,11 @@ def test_tiny_lr_tune_sweep_to_a_preset(tmp_path: Path) -> None:
             "train.tokens=81920", "data.val_sequences=32", "train.eval_sequences=32", "hydra.launcher.n_jobs=1",
             "sweep.record_wait_seconds=0"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    p = subprocess.run([sys.executable, "-c", "from harness.train import main; main()", *args], cwd=ROOT, env=env,
+    p = subprocess.run([sys.executable, "-c", "from harness.cli.train import main; main()", *args], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
     assert "10 completed" in p.stdout
-    t = subprocess.run([sys.executable, "-m", "harness.tune.cli", str(tmp_path / "tiny"), "--extend"], cwd=ROOT,
+    t = subprocess.run([sys.executable, "-m", "harness.cli.tune", str(tmp_path / "tiny"), "--extend"], cwd=ROOT,
                        env=env, capture_output=True, text=True, timeout=120)
     assert t.returncode == 0, t.stderr
     res = load_result(tmp_path / "tiny")

@@ -69,6 +69,7 @@ import torch
 
 from harness.config import TextDataConfig
 from harness.data import epoch_indices
+from harness.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +82,6 @@ SAMPLE_BY = ("paragraph", "document", "line")
 _ENCODE_BATCH = 512  # documents per encode call: large enough to keep both threads busy
 
 
-class DataError(ValueError):
-    """The text data cannot be used as configured; the message is one line naming the problem."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Paths and the corpus' identity
 
 
 def _original_cwd() -> Path:

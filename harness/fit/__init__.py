@@ -4,8 +4,8 @@ Never imports training code (torch models, data pipelines), so it starts fast an
 from anywhere. Entry points: ``fit_points``/``fit_sweep`` (Python) and ``harness-fit`` (CLI).
 """
 
+from harness.errors import FitInputError, InsufficientData
 from harness.fit.api import FitReport, PredictSpec, fit_points, fit_sweep, write_outputs
-from harness.fit.errors import FitInputError, InsufficientData
 from harness.fit.law import Law, get_law, law_names, registry
 from harness.fit.laws.chinchilla import ChinchillaFit
 from harness.fit.points import Points, load_csv, load_openlm, load_sweep

@@ -12,7 +12,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from harness.fit.errors import FitInputError
+from harness.errors import FitInputError
+from harness.fit.api import fit_points
+from harness.fit.plots import plt, save
+from harness.fit.points import Points, load_sweep
 
 PREDICTED_LABEL = "predicted final losses (annealing law)"
 
@@ -20,7 +23,6 @@ PREDICTED_LABEL = "predicted final losses (annealing law)"
 def predict_runs(fitter: Any, other_dir: str | Path, params: str = "total", flops: str = "6ND") -> dict[str, Any]:
     """Predicted against measured final val_loss for every completed run of ``other_dir`` whose
     shape was fitted; runs of another data set are an error naming the fingerprints."""
-    from harness.fit.points import load_sweep
 
     other = load_sweep(other_dir, params=params, flops=flops)
     fitted_keys = {rc.data_key for sf in fitter.shapes_.values() for rc in fitter_runs(fitter, sf)}
@@ -63,7 +65,6 @@ def predicted_points(fitter: Any, budgets: Sequence[float], schedule: str = "cos
     """Points (N, D, C, predicted final loss) for every fitted shape at every budget: D = C / FLOPs per
     token, steps = D / the shape's tokens per step, the warmup of its runs' rule, the named schedule
     (its other settings from the shape's longest run) and that run's peak rate."""
-    from harness.fit.points import Points
 
     rows = []
     for sf in fitter.shapes_.values():
@@ -104,7 +105,6 @@ def fit_predicted_profiles(report: Any, fitter: Any, budgets: Sequence[float], s
                            bootstrap: int, seed: int) -> None:
     """Fit approach2 (and chinchilla when the points allow) on predicted IsoFLOP profiles; the
     results join ``report`` labelled as fitted on predicted points."""
-    from harness.fit.api import fit_points
 
     pts, rows = predicted_points(fitter, budgets, schedule, report.c_convention, report.n_convention)
     laws = ["approach2"] + (["chinchilla"] if len(pts) >= 6 else [])
@@ -162,8 +162,6 @@ def report_lines(r: Any) -> list[str]:
 
 
 def annealing_plots(fitter: Any, report: Any, out_dir: Any, tag: str = "") -> dict[str, str]:
-    from harness.fit.plots import plt, save
-
     out = Path(out_dir)
     figs: dict[str, str] = {}
     res = report.get("annealing") if hasattr(report, "get") else None
@@ -188,7 +186,6 @@ def _curves_plot(fitter: Any, out: Path, tag: str) -> str:
     """One panel per shape (at most six): each curve's evaluations after the warmup and the fitted
     law through them, on the steps the law was fitted on (the warmup's steep start would flatten
     every detail that matters, the cooldowns' drops)."""
-    from harness.fit.plots import plt, save
 
     p = plt()
     shapes = sorted(fitter.shapes_.values(), key=lambda sf: sf.n)[:6]

@@ -16,13 +16,16 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from harness.errors import FitInputError, InsufficientData
+from harness.files import check_writable, write_text_atomic
 from harness.fit.anchors import anchors_json
-from harness.fit.atomic import check_writable, write_text_atomic
-from harness.fit.errors import FitInputError, InsufficientData
 from harness.fit.holdout import evaluate_holdout
 from harness.fit.law import Law, check_law_names, get_law, registry
+from harness.fit.plots import write_plots
 from harness.fit.points import Points, load_sweep
+from harness.fit.report import write_report
 from harness.fit.results import Allocation, LawResult, Prediction, budget_key
+from harness.tune.fitlink import apply_tuning, check_weight
 
 DEFAULT_BOOTSTRAP = 1000
 
@@ -297,8 +300,6 @@ def write_outputs(report: FitReport, json_path: str | Path | None = None, plots_
     if json_path is not None:
         write_text_atomic(json_path, json.dumps(report.to_json(), indent=1, allow_nan=False) + "\n")
     if plots_dir is not None or report_path is not None:
-        from harness.fit.plots import write_plots
-        from harness.fit.report import write_report
         figs = write_plots(report, plots_dir) if plots_dir is not None else {}
         if report_path is not None:
             rel = "plots"
@@ -326,8 +327,6 @@ def fit_sweep(sweep_dir: str | Path, laws: Sequence[str] | None = None, out_dir:
     points = load_sweep(sweep_dir, params=params, flops=flops)
     entry = None
     if tuning is not None or undertuned_weight is not None:
-        from harness.tune.fitlink import apply_tuning, check_weight
-
         check_weight(undertuned_weight, tuning, "sweep.fit_undertuned_weight")
         points, entry, _ = apply_tuning(str(tuning), [str(sweep_dir)], points, weight=undertuned_weight)
     report = fit_points(points, laws, bootstrap=bootstrap, holdout=holdout, at_flops=at_flops,

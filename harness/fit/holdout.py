@@ -10,7 +10,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from harness.fit.errors import FitInputError
+from harness.errors import FitInputError
 from harness.fit.points import Points
 from harness.fit.results import Holdout
 

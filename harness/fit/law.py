@@ -64,10 +64,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from harness.errors import FitInputError, InsufficientData
 from harness.fit.allocation import LawParams, optimum_on_budget
-from harness.fit.errors import FitInputError, InsufficientData
 from harness.fit.points import Points
 from harness.fit.results import LawResult
+from harness.fit.section import law_section
 
 LAWS_PACKAGE = "harness.fit.laws"
 
@@ -272,7 +273,6 @@ class Law:
 
     @classmethod
     def report_section(cls, r: LawResult, figs: dict[str, str]) -> str:
-        from harness.fit.report import law_section
         return law_section(cls, r, figs)
 
     @classmethod

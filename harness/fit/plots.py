@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from harness.files import write_atomic
 from harness.fit.anchors import EPOCH, HOFFMANN, KAPLAN
-from harness.fit.atomic import write_atomic
 
 # Kaplan et al. 2020, section 6.1: N_opt = 1.3e9 (C / PF-day)^0.73, one PF-day = 8.64e19 FLOP.
 KAPLAN_N_COEF, PF_DAY = 1.3e9, 8.64e19

@@ -31,9 +31,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from harness.fit.errors import FitInputError
-
-from harness.flops import CONVENTIONS as FLOP_CHOICES, PARAM_CONVENTIONS as PARAM_CHOICES
+from harness.errors import FitInputError, RecordError
+from harness.fit.lrcurves import run_curve
+from harness.flops import CONVENTIONS as FLOP_CHOICES
+from harness.flops import PARAM_CONVENTIONS as PARAM_CHOICES
+from harness.records import scan_sweep
 
 
 @dataclass
@@ -351,8 +353,6 @@ def load_sweep(sweep_dir: str | Path, params: str = "total", flops: str = "6ND",
     naming it; what a readable completed record says is checked as strictly as a CSV row.
     """
     # Imported here so that CSV-only use never touches the records module's IO.
-    from harness.records import RecordError, scan_sweep
-
     if params not in PARAM_CHOICES:
         raise FitInputError(f"--params must be one of {', '.join(PARAM_CHOICES)}, not {params!r}")
     if flops not in FLOP_CHOICES:
@@ -397,7 +397,6 @@ def load_sweep(sweep_dir: str | Path, params: str = "total", flops: str = "6ND",
             cv = _comparable_curve(r, ni, flops)
             if cv is not None:
                 curves.append((key, cv[0], cv[1]))
-            from harness.fit.lrcurves import run_curve
             rc = run_curve(r, ni, flops, key, _intermediate_eval_subset(r.config) is not None)
             if rc is not None:
                 run_curves.append(rc)
@@ -415,7 +414,7 @@ def load_sweep(sweep_dir: str | Path, params: str = "total", flops: str = "6ND",
 def _intermediate_eval_subset(config: object) -> tuple[int, int | None] | None:
     """(sequences, of how many) when intermediate evaluations used only part of the validation set.
 
-    harness/train.py scores intermediate evaluations on the first ``train.eval_sequences``
+    harness/run/train.py scores intermediate evaluations on the first ``train.eval_sequences``
     sequences (0 = all) and the final one on every ``data.val_sequences`` sequence.
     """
     if not isinstance(config, dict):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import least_squares
 
-from harness.fit.errors import InsufficientData
+from harness.errors import InsufficientData
 
 # exp() of more than this is not a float: an X_c that large means the loss is all but flat in X.
 _MAX_LOG = 700.0

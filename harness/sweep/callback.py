@@ -26,7 +26,12 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from harness import records
-from harness.branches import branch_config
+from harness.config import to_config
+from harness.errors import FitInputError, InsufficientData, SweepError
+from harness.fit.api import fit_sweep
+from harness.run.branches import branch_config
+from harness.sweep.expand import check_fit_settings, jobs_of
+from harness.sweep.orphans import die_with_parent
 
 
 def _fmt_si(x: float | None) -> str:
@@ -49,8 +54,6 @@ def _task_cfg(config: DictConfig):
 
     from omegaconf import open_dict, read_write
 
-    from harness.config import to_config
-
     cfg = copy.deepcopy(config)
     with read_write(cfg), open_dict(cfg):
         if "hydra" in cfg:
@@ -62,7 +65,6 @@ def _refuse_bad_fit_settings(config: DictConfig) -> None:
     """Stop the multirun before any job on fit settings the end-of-sweep fit would skip after hours
     of training (``check_fit_settings``). Hydra turns an exception raised in a callback into a
     warning and goes on, so this exits instead."""
-    from harness.sweep.expand import SweepError, check_fit_settings
     try:
         check_fit_settings(config)
     except SweepError as e:
@@ -80,7 +82,6 @@ class SweepCallback(Callback):
 
     # -- launching process ------------------------------------------------------------------
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from harness.sweep.expand import jobs_of
 
         self.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.t0 = time.perf_counter()
@@ -98,7 +99,7 @@ class SweepCallback(Callback):
             if rid not in self.labels:
                 self.planned.append(rid)
                 self.labels[rid] = " ".join(job.overrides)
-            # A trunk's cooldown branches are runs of the sweep too (harness/branches.py).
+            # A trunk's cooldown branches are runs of the sweep too (harness/run/branches.py).
             for b in job.cfg.schedule.branches:
                 bid = records.run_id_of(branch_config(job.cfg, b))
                 if bid not in self.labels:
@@ -161,12 +162,6 @@ class SweepCallback(Callback):
             time.sleep(1.0)
 
     def _fit(self, config: DictConfig, sweep_dir: Path) -> None:
-        try:
-            from harness.fit.api import fit_sweep
-            from harness.fit.errors import FitInputError, InsufficientData
-        except ImportError as e:
-            print(f"fit: skipped, the fitter is not available ({e})", flush=True)
-            return
         sw = config.sweep
         t0 = time.perf_counter()
         try:
@@ -196,7 +191,6 @@ class SweepCallback(Callback):
         # A joblib (loky) worker must end with the sweep that launched it, or a killed sweep leaves
         # it training the run its restart trains again (harness/sweep/orphans.py). A no-op in the
         # launching process (basic launcher) and in submitit jobs.
-        from harness.sweep.orphans import die_with_parent
 
         try:
             die_with_parent()

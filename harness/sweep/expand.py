@@ -15,13 +15,16 @@ from typing import Any, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
-from harness.config import CONF_PACKAGE, Config, ConfigError, to_config
+from harness.config import CONF_PACKAGE, Config, register_configs, to_config
+from harness.errors import ConfigError, FitInputError, SweepError
+from harness.fit.law import check_law_names
+from harness.shapes import design
+from harness.shapes.resolvers import register_resolvers
+from harness.tune.fitlink import check_weight
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
-class SweepError(ValueError):
-    """A sweep that cannot be expanded (bad override, unknown preset, unsupported sweeper)."""
 
 
 @dataclass
@@ -57,8 +60,7 @@ def job_override_lists(master: DictConfig, task_overrides: Sequence[str]) -> lis
         raise SweepError(f"hydra/sweeper: only the basic sweeper's grid can be expanded, not {target}")
     node = OmegaConf.select(master, "hydra.sweeper.params")
     # Resolved, as Hydra resolves the sweeper config when it instantiates it: an IsoFLOP design
-    # writes its (budget, shape) pairs here through a resolver (harness/sweep/design.py).
-    from harness.sweep import design
+    # writes its (budget, shape) pairs here through a resolver (harness/shapes/design.py).
 
     exit_on_error, design.EXIT_ON_ERROR = design.EXIT_ON_ERROR, False
     try:
@@ -116,9 +118,6 @@ def expand(args: Sequence[str], select=None) -> tuple[DictConfig, list[Job]]:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from harness.config import register_configs
-    from harness.sweep.hparams import register_resolvers
-
     register_configs()
     register_resolvers()
     args = [a for a in args if a not in ("-m", "--multirun")]
@@ -142,9 +141,6 @@ def check_fit_settings(master: Any) -> None:
     sw = master.get("sweep") if master is not None else None
     if sw is None:
         return
-    from harness.fit.errors import FitInputError
-    from harness.fit.law import check_law_names
-    from harness.tune.fitlink import check_weight
     try:
         laws = list(sw.get("fit_laws") or [])
         if laws:  # the law registry imports every law: only when there is a name to check

@@ -49,8 +49,8 @@ Every random draw is seeded (noise per (draw, run) from a stable hash), so the s
 same proposals. On the 20 runs of results/synthetic_isoflop_cpu it takes ~2 s (approach 3, both
 targets) to ~3 s (approach 2) on 2 cores, most of it the surrogate's fit.
 
-Shapes are the named ladder's (harness/sweep/ladder.py), so the commands read ``model=ladder_s``
-as the IsoFLOP presets do; the dense ladder of harness/sweep/design.py serves designs stated as a
+Shapes are the named ladder's (harness/shapes/ladder.py), so the commands read ``model=ladder_s``
+as the IsoFLOP presets do; the dense ladder of harness/shapes/design.py serves designs stated as a
 rule (``sweep.design``), whose runs have no model name to propose by.
 
 The proposals are printed as ``harness-train -m`` commands, one per budget, with the sweep's own
@@ -70,20 +70,21 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from harness.fit.errors import FitInputError, InsufficientData
+from harness.config import conf_dir
+from harness.errors import FitInputError, InsufficientData, NextRunsError
+from harness.fit.allocation import LawParams
 from harness.fit.laws.approach2 import IsoFlopFit
 from harness.fit.laws.chinchilla import ChinchillaFit
 from harness.fit.points import Points, load_sweep
-from harness.sweep.design import shape_counts
-from harness.sweep.ladder import LADDER
+from harness.records import scan_sweep
+from harness.shapes.design import shape_counts
+from harness.shapes.ladder import LADDER
 
 SEED_NOISE = 0.0065  # nats: std of the final loss over 4 seeds (shared notes, ladder_xs at 2e12)
 FAIL_WIDTH = 1.0  # the width scored when the target cannot be fitted at all
 BUDGET_RTOL = 0.05  # runs within 5% of compute are one budget, as approach 2 groups them
 
 
-class NextRunsError(ValueError):
-    """Bad input to the proposer: one line for the user."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,6 @@ def rung_params(vocab_size: int, seq_len: int) -> list[tuple[str, float]]:
 
 def load_design(sweep_dir: str | Path) -> Design:
     """The completed runs of a sweep folder, with each run's rung and requested budget."""
-    from harness.records import scan_sweep
 
     sweep_dir = Path(sweep_dir)
     try:
@@ -246,8 +246,6 @@ class Scorer:
         return np.logaddexp(np.logaddexp(la - al * np.log(n), lb - be * np.log(d)), le)
 
     def _quantity(self, theta: np.ndarray) -> float:
-        from harness.fit.allocation import LawParams
-
         la, lb, le, al, be = theta
         if self.target == "a":
             return be / (al + be)
@@ -508,7 +506,6 @@ def sweep_overrides(design: Design) -> list[str]:
                     ("train.flops", "model", "out_dir", "sweep_name")]
             return keep + [f"out_dir={out_dir}", f"sweep_name={name}"]
     out = []
-    from harness.config import conf_dir
 
     preset = cfg.get("sweep_name")  # the records' own sweep_name names their preset, when shipped
     for p in sorted((conf_dir() / "sweep").glob("*.yaml")):

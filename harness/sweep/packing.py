@@ -1,6 +1,6 @@
 """Wall time of a sweep whose runs share GPUs (``sweep.runs_per_gpu``), from single-run estimates.
 
-With n GPUs and k runs per GPU there are n*k slots (harness/sweep/devices.py), each taken by one
+With n GPUs and k runs per GPU there are n*k slots (harness/run/devices.py), each taken by one
 run at a time. A launcher hands out runs as slots free up; the planner models that as the
 longest-processing-time-first (LPT) schedule: the longest run first, each run to the slot that
 frees earliest. LPT's makespan is within 4/3 of the best possible schedule (Graham, 1969) and is

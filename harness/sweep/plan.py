@@ -48,13 +48,21 @@ scripts/gpu_check.sh measures it on the GPU at hand.
 from __future__ import annotations
 
 import json
-import math
 import sys
-import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from harness.sweep.expand import Job, SweepError, check_fit_settings, expand
+from harness import records
+from harness.budget import resolve_budget
+from harness.config import OptimConfig, ScheduleConfig, TrainConfig, validate
+from harness.errors import ConfigError, DesignError, SweepError
+from harness.flops import CONVENTIONS, Shape, flops_per_token, param_counts
+from harness.run.branches import plan_forks
+from harness.run.devices import visible_gpus
+from harness.shapes.design import bracketed, chinchilla_prior, priors_of
+from harness.sweep.expand import Job, check_fit_settings, expand
+from harness.sweep.packing import packed_wall_seconds
+from harness.tune.flags import flag_planned
 
 H100_NAME = "NVIDIA H100 80GB HBM3"
 PLAN_DEFAULTS: dict[str, Any] = {"format": "table", "probe": True, "probe_steps": 4, "overhead_s": 1.5,
@@ -77,7 +85,7 @@ class PlannedRun:
     seconds: float | None = None
     extrapolated: bool = False
     flags: list[str] = field(default_factory=list)  # why the run is (probably) wasted; see flag_runs
-    branches: list["PlannedRun"] = field(default_factory=list)  # its cooldown branches (harness/branches.py)
+    branches: list["PlannedRun"] = field(default_factory=list)  # its cooldown branches (harness/run/branches.py)
 
 
 def parse_args(argv: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
@@ -108,12 +116,7 @@ def parse_args(argv: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
 
 def describe(job: Job) -> PlannedRun:
     """Shape, params, steps, tokens and FLOPs of one job, from the same code the run uses."""
-    from harness import records
-    from harness.branches import plan_forks
-    from harness.budget import resolve_budget
-    from harness.config import ConfigError, validate
-    from harness.flops import CONVENTIONS, flops_per_token, param_counts
-    from harness.step import shape_of
+    from harness.run.step import shape_of
 
     pr = PlannedRun(job)
     cfg = job.cfg
@@ -178,13 +181,12 @@ def with_branches(runs: list[PlannedRun]) -> list[PlannedRun]:
 def probe_seconds_per_step(shape, batch_size: int, device_spec: str, threads: int | None, steps: int,
                            cfg=None) -> float:
     """Median seconds of one optimizer step on random tokens, after warm-up steps: the step a run
-    takes (harness.step.TrainStep: clipping, schedule, precision and compile as ``cfg`` sets them,
+    takes (harness.run.step.TrainStep: clipping, schedule, precision and compile as ``cfg`` sets them,
     the defaults without one), timed the way a run times it."""
     import torch
 
-    from harness.config import OptimConfig, ScheduleConfig, TrainConfig
     from harness.hardware import resolve_device
-    from harness.step import StepTimer, TrainStep
+    from harness.run.step import StepTimer, TrainStep
 
     if threads:
         torch.set_num_threads(threads)
@@ -206,7 +208,6 @@ def probe_seconds_per_step(shape, batch_size: int, device_spec: str, threads: in
 
 def estimate(runs: list[PlannedRun], opts: dict[str, Any], log=print) -> dict[str, Any]:
     """Fill in each run's estimated seconds; returns what the probe measured."""
-    from harness.flops import Shape
 
     if not opts["probe"]:
         return {}
@@ -275,8 +276,6 @@ def _design_of(master: Any, with_budgets: bool = True) -> dict[str, Any] | None:
 def flag_runs(runs: list[PlannedRun], master: Any, opts: dict[str, Any]) -> list[BudgetCheck]:
     """Mark each run's flags (see the module docstring) and check every IsoFLOP budget's bracket
     under its prior(s); returns the budget checks."""
-    from harness.sweep.design import DesignError, bracketed, chinchilla_prior, priors_of
-
     design = _design_of(master)
     try:
         priors = priors_of(_design_of(master, with_budgets=False) or {}) or [chinchilla_prior()]
@@ -377,7 +376,6 @@ def h100_seconds(runs: list[PlannedRun], mfu: float) -> float | None:
 
 def packed_line(runs: list[PlannedRun], opts: dict[str, Any], device: str, n_gpus: int, runs_per_gpu: int) -> str | None:
     """The totals line for runs sharing GPUs (None without GPUs or without estimates)."""
-    from harness.sweep.packing import packed_wall_seconds
 
     if opts["pack_slowdown"] < 1:
         raise SweepError(f"plan.pack_slowdown={opts['pack_slowdown']:g}: a run sharing a GPU is not faster than alone (>= 1)")
@@ -437,7 +435,7 @@ def render_table(runs: list[PlannedRun], opts: dict[str, Any], device: str, prob
                  + ", ".join(f"{k} {v:.3g}" for k, v in tot_f.items()))
     if secs:
         lines.append(f"estimated wall time on {device}, one run at a time: {_dur(sum(secs))} for the runs to train"
-                     + (f" (~ marks extrapolated shapes)" if any(r.extrapolated for r in new) else "")
+                     + (" (~ marks extrapolated shapes)" if any(r.extrapolated for r in new) else "")
                      + "; with hydra/launcher=joblib n_jobs=k, roughly that divided by k (if cores allow)")
     packed = packed_line(runs, opts, device, *packing)
     if packed:
@@ -470,7 +468,6 @@ def plan(argv: Sequence[str], out=None) -> list[PlannedRun]:
     checks = flag_runs(runs, master, opts)
     tuning_lines = []
     if opts["tuning"]:  # rungs with no tuning behind them (harness/tune/flags.py)
-        from harness.tune.flags import flag_planned
         tuning_lines = flag_planned(opts["tuning"], runs)
     summary = flag_summary(runs, checks, opts) + tuning_lines
     probe = estimate(runs, opts, log=lambda m: print(m, file=sys.stderr))
@@ -486,28 +483,9 @@ def plan(argv: Sequence[str], out=None) -> list[PlannedRun]:
         if design:
             out.write(f"IsoFLOP design: {len(design['budgets'])} budgets, dense-ladder shapes within "
                       f"x{design.get('span', 3.0):g} of each prior's N_opt(C) (sweep.design)\n")
-        from harness.sweep.devices import visible_gpus
 
         n_gpus = int(opts["gpus"]) or visible_gpus()
         runs_per_gpu = int(master.get("sweep", {}).get("runs_per_gpu", 1) or 1)
         out.write(render_table(runs, opts, dev, probe, (n_gpus, runs_per_gpu)) + "\n")
         out.write("\n".join(summary) + "\n")
     return runs
-
-
-def main() -> None:
-    if sys.argv[1:2] == ["--next"]:  # propose the next runs of a finished sweep (harness/sweep/next_runs.py)
-        from harness.sweep.next_runs import main as next_main
-        sys.exit(next_main(sys.argv[2:]))
-    if any(a in ("-h", "--help") for a in sys.argv[1:]):
-        print(__doc__)
-        return
-    try:
-        plan(sys.argv[1:])
-    except SweepError as e:
-        print(f"harness-plan: {e}", file=sys.stderr)
-        sys.exit(2)
-
-
-if __name__ == "__main__":
-    main()

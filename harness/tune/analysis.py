@@ -24,12 +24,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-N_REF = 1e5  # the rule's reference size, as harness/sweep/hparams.py
+from harness import records
+from harness.errors import TuningError
+
+N_REF = 1e5  # the rule's reference size, as harness/shapes/rules.py
 SCHEMA = "harness-tuning/1"
 
 
-class TuningError(ValueError):
-    """Bad input to the tuning step; the message is one line and names the file or the problem."""
 
 
 @dataclass
@@ -319,8 +320,6 @@ def analyse_records(recs: Sequence[Any], source: str, reference: dict[str, float
 
 
 def load_tuning_sweep(sweep_dir: str | Path) -> list[Any]:
-    from harness import records
-
     d = Path(sweep_dir)
     if not (d / "runs").is_dir():
         raise TuningError(f"{sweep_dir}: not a sweep folder (no runs/ inside)")

@@ -9,13 +9,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
-from harness.tune.analysis import TuningError, load_result
+from harness import records
+from harness.errors import FitInputError, TuningError
+from harness.tune.analysis import load_result
 from harness.tune.flags import RunFlag, flag_records, summary_lines
 
 
 def check_weight(weight: float | None, tuning: object, what: str = "--downweight-undertuned") -> None:
     """A weight for flagged runs must lie in (0, 1) and needs a tuning result to flag them."""
-    from harness.fit.errors import FitInputError
 
     if weight is None:
         return
@@ -29,9 +30,6 @@ def apply_tuning(tuning: str, inputs: Sequence[str], points: Any, drop: bool = F
                  max_ratio: float = 2.0, weight: float | None = None) -> tuple[Any, dict[str, Any], list[str]]:
     """(points, the report's ``tuning`` entry, stdout lines). ``drop`` leaves the flagged runs out;
     ``weight`` (in (0, 1)) gives them that weight instead. Bad input: a one-line FitInputError."""
-    from harness import records
-    from harness.fit.errors import FitInputError
-
     if drop and weight is not None:
         raise FitInputError("--drop-undertuned and --downweight-undertuned exclude each other: drop the flagged runs "
                             "or down-weight them")

@@ -19,7 +19,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from harness.tune.analysis import TuningResult
+from harness.errors import SweepError, TuningError
+from harness.tune.analysis import TuningResult, load_result
 
 
 @dataclass
@@ -102,9 +103,6 @@ def summary_lines(flags: Sequence[RunFlag], source: str) -> list[str]:
 def flag_planned(tuning: str, runs: Sequence[Any], threshold: float = 0.01, max_ratio: float = 2.0) -> list[str]:
     """harness-plan's ``plan.tuning=``: add the flag ``untuned`` to every planned run (a PlannedRun
     with ``info``) that has no tuning behind it, and return the summary lines. Bad input: SweepError."""
-    from harness.sweep.expand import SweepError
-    from harness.tune.analysis import TuningError, load_result
-
     try:
         result = load_result(tuning)
     except TuningError as e:

@@ -9,7 +9,9 @@ import re
 from datetime import date
 from pathlib import Path
 
-from harness.tune.analysis import TuningError, TuningResult
+from harness.errors import TuningError
+from harness.files import write_text_atomic
+from harness.tune.analysis import TuningResult
 
 # The rule's lr line: ${hp.lr:${model},<lr_ref>,<lr_exp>}
 _LR_RULE = re.compile(r"\$\{hp\.lr:\$\{model\},\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)\s*\}")
@@ -95,7 +97,6 @@ def write_preset(result: TuningResult, sweep_dir: Path, name: str, base: str = "
                  install: bool = False) -> list[Path]:
     """Write the preset into the sweep folder (conf/sweep/hparams/<name>.yaml there, a config root
     Hydra can search) and, with install, into the project's conf/sweep/hparams/."""
-    from harness.fit.atomic import write_text_atomic
 
     if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
         raise TuningError(f"--preset {name!r}: a preset name is letters, digits, '_', '-' and '.'")

@@ -37,7 +37,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from harness.fit.errors import FitInputError, InsufficientData
+from harness.errors import FitInputError, InsufficientData
+from harness.fit.annealing_paths import annealing_plots, report_lines
 from harness.fit.law import Law, warnings_tail
 from harness.fit.lrcurves import RunCurve, annealing_area, forward_area, learning_rates
 from harness.fit.points import Points
@@ -367,9 +368,7 @@ class AnnealingLaw(Law):
 
     @classmethod
     def extra_section(cls, r: LawResult) -> list[str]:
-        from harness.fit.annealing_paths import report_lines
         return report_lines(r)
 
     def plots(self, report: Any, out_dir: Any, tag: str = "") -> dict[str, str]:
-        from harness.fit.annealing_paths import annealing_plots
         return annealing_plots(self, report, out_dir, tag)

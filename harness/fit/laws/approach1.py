@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness.errors import InsufficientData
 from harness.fit.anchors import EPOCH, HOFFMANN_ALLOCATION, KAPLAN
-from harness.fit.errors import InsufficientData
 from harness.fit.law import Law
 from harness.fit.points import Points
 from harness.fit.powerlaw import fit_logline

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.errors import InsufficientData
 from harness.fit.anchors import EPOCH, HOFFMANN_ALLOCATION, KAPLAN
-from harness.fit.errors import InsufficientData
 from harness.fit.law import Law
+from harness.fit.plots import isoflop_plot
 from harness.fit.points import Points
 from harness.fit.powerlaw import LogLine, cluster_log, fit_logline
 from harness.fit.results import percentile_ci
@@ -144,5 +145,4 @@ class IsoFlopFit(Law):
         return self.n_line_(c)
 
     def plots(self, report, out_dir, tag: str = "") -> dict[str, str]:
-        from harness.fit.plots import isoflop_plot
         return {f"isoflop{tag}": isoflop_plot(self, out_dir, f"isoflop{tag}")}

@@ -25,10 +25,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from scipy.optimize import least_squares
 
-from harness.fit.errors import InsufficientData
+from harness.errors import InsufficientData, RecordError
 from harness.fit.law import Law
 from harness.fit.points import Points
 from harness.fit.results import percentile_ci
+from harness.records import read_sweep
 
 MIN_BATCH_SIZES = 3
 DEFAULT_MARGIN = 1.01
@@ -197,7 +198,6 @@ def records_for(points: Any) -> list[Any] | None:
     src = Path(str(getattr(points, "source", "")))
     if not (src / "runs").is_dir():
         return None
-    from harness.records import RecordError, read_sweep
     try:
         recs = read_sweep(src, status="completed")
     except RecordError:

@@ -26,10 +26,15 @@ import math
 import numpy as np
 from scipy.optimize import minimize
 
+from harness.errors import InsufficientData
 from harness.fit.anchors import MUENNIGHOFF
-from harness.fit.errors import InsufficientData
 from harness.fit.law import Law, scale
-from harness.fit.laws.chinchilla import ChinchillaFit, lse_samples, theta_to_params, to_units
+from harness.fit.laws.chinchilla import (
+    ChinchillaFit,
+    lse_samples,
+    theta_to_params,
+    to_units,
+)
 from harness.fit.multistart import batched_lbfgs
 from harness.fit.objective import DEFAULT_DELTA, huber
 from harness.fit.points import Points

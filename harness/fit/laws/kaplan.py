@@ -24,8 +24,8 @@ import math
 import numpy as np
 from scipy.optimize import least_squares
 
+from harness.errors import InsufficientData
 from harness.fit.anchors import KAPLAN, KAPLAN_JOINT
-from harness.fit.errors import InsufficientData
 from harness.fit.law import Law, scale
 from harness.fit.laws.approach1 import envelope_from_points
 from harness.fit.multistart import batched_lbfgs

@@ -13,7 +13,7 @@ import math
 import numpy as np
 from scipy.optimize import minimize
 
-from harness.fit.errors import FitInputError, InsufficientData
+from harness.errors import FitInputError, InsufficientData
 from harness.fit.law import Law, scale
 from harness.fit.laws.chinchilla import ChinchillaFit, theta_to_params, to_units
 from harness.fit.objective import DEFAULT_DELTA, huber, huber_grad

@@ -7,7 +7,18 @@ import json
 import sys
 from pathlib import Path
 
-from harness.fit.errors import FitInputError
+from harness.errors import FitInputError
+from harness.fit.annealing_paths import extend_report, keep_schedules
+from harness.fit.api import (
+    DEFAULT_BOOTSTRAP,
+    check_outputs,
+    fit_points,
+    positive_number,
+    write_outputs,
+)
+from harness.fit.law import law_names
+from harness.fit.points import FLOP_CHOICES, PARAM_CHOICES, concat, load_any
+from harness.tune.fitlink import apply_tuning
 
 EPILOG = """examples:
   harness-fit results/my_sweep                      # default laws, writes fit.json/report.md/plots there
@@ -30,10 +41,6 @@ Every C read or reported is in the points' FLOP convention (--flops for run reco
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from harness.fit.api import DEFAULT_BOOTSTRAP
-    from harness.fit.law import law_names
-    from harness.fit.points import FLOP_CHOICES, PARAM_CHOICES
-
     p = argparse.ArgumentParser(prog="harness-fit", description=__doc__, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="+", help="sweep directories, CSV files, or open_lm results folders")
@@ -91,8 +98,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _budgets(text: str, option: str = "--at-flops") -> list[float]:
-    from harness.fit.api import positive_number
-
     out = []
     for part in filter(None, (s.strip() for s in text.split(","))):
         out.append(positive_number(part, option))
@@ -101,9 +106,6 @@ def _budgets(text: str, option: str = "--at-flops") -> list[float]:
 
 def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from harness.fit.api import check_outputs, fit_points, write_outputs
-    from harness.fit.points import concat, load_any
-
     if args.bootstrap < 0 or args.holdout < 0 or args.drop_highest_loss < 0:
         raise FitInputError("--bootstrap, --holdout and --drop-highest-loss must not be negative")
     if args.inference_tokens is not None and not args.inference_tokens >= 0:
@@ -128,7 +130,6 @@ def run(argv: list[str] | None = None) -> int:
         raise FitInputError("--drop-undertuned and --downweight-undertuned need --tuning (a tuning sweep folder or "
                             "its tuning.json)")
     if args.tuning:
-        from harness.tune.fitlink import apply_tuning
         points, tuning, tuning_lines = apply_tuning(args.tuning, args.inputs, points, drop=args.drop_undertuned,
                                                     threshold=args.undertuned_threshold,
                                                     weight=args.downweight_undertuned)
@@ -143,13 +144,11 @@ def run(argv: list[str] | None = None) -> int:
         raise FitInputError("--fit-schedules, --predict-runs, --profiles and --annealing-lambda belong to the annealing "
                             "law: add --law annealing")
     if args.fit_schedules:
-        from harness.fit.annealing_paths import keep_schedules
         points = keep_schedules(points, args.fit_schedules)
     report = fit_points(points, args.law, bootstrap=args.bootstrap, holdout=args.holdout, at_flops=budgets,
                         predict=args.predict, inference_tokens=args.inference_tokens, seed=args.seed,
                         by_data=args.by_data, law_settings=settings)
     if annealing:
-        from harness.fit.annealing_paths import extend_report
         extend_report(report, predict_dir=args.predict_runs, profiles=_budgets(args.profiles, "--profiles"),
                       schedule=args.profile_schedule, params=args.params, flops=args.flops,
                       bootstrap=args.bootstrap, seed=args.seed)

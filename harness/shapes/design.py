@@ -2,7 +2,7 @@
 
 A preset states budgets and a rule (``sweep.design``, typed by ``harness.config.DesignConfig``),
 not one list of shapes for all budgets: for each budget C, the prior predicts N_opt(C) and the
-design takes every shape of the dense ladder (harness/sweep/ladder.py, about x1.58 apart in N)
+design takes every shape of the dense ladder (harness/shapes/ladder.py, about x1.58 apart in N)
 covering [N_opt / span, N_opt * span] (those inside and the nearest beyond each end). So each
 budget's minimum is bracketed by construction, as far as the prior is right.
 
@@ -49,11 +49,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from harness.sweep.ladder import DENSE, Rung, by_name, dense_by_name
-
-
-class DesignError(ValueError):
-    """A design that cannot be expanded; the message is one line and names the key."""
+from harness.config import ModelConfig, d_ff_of
+from harness.errors import DesignError
+from harness.flops import Shape, param_counts
+from harness.shapes.ladder import DENSE, Rung, by_name, dense_by_name
 
 
 @dataclass(frozen=True)
@@ -140,9 +139,6 @@ def rung_of(name: str) -> Rung:
 
 def shape_counts(r: Rung, arch: str, vocab_size: int, seq_len: int, tied: bool = True):
     """The rung's parameter counts (harness.flops.ParamCounts) for a data set's vocabulary and context."""
-    from harness.config import ModelConfig, d_ff_of
-    from harness.flops import Shape, param_counts
-
     d_ff = d_ff_of(ModelConfig(arch=arch, n_layer=r.n_layer, d_model=r.d_model, n_head=r.n_head))
     return param_counts(Shape(arch=arch, n_layer=r.n_layer, d_model=r.d_model, n_head=r.n_head, d_ff=d_ff,
                               n_ctx=seq_len, seq_len=seq_len, vocab_size=vocab_size, tied=tied))
@@ -229,7 +225,7 @@ def parse_point(label: Any) -> tuple[float, str]:
 def trunk_labels(points: Sequence[Point]) -> list[str]:
     """The design as wsd trunks: one point per shape, "<C1>+<C2>+...@<shape>", the shapes in the
     order they first appear. Each trunk trains to its largest budget and forks a cooldown branch
-    at every other (harness/branches.py), whose records are those of the design's runs."""
+    at every other (harness/run/branches.py), whose records are those of the design's runs."""
     by_shape: dict[str, list[float]] = {}
     for p in points:
         by_shape.setdefault(p.rung.name, []).append(p.budget)
@@ -274,7 +270,7 @@ def points_of(design: Any, arch: str, vocab_size: int, seq_len: int, tied: bool,
 EXIT_ON_ERROR = True
 
 
-def _points_resolver(design, arch, vocab_size, seq_len, tied, conv, schedule="cosine") -> str:
+def points_resolver(design, arch, vocab_size, seq_len, tied, conv, schedule="cosine") -> str:
     try:
         pts = points_of(design, str(arch), int(vocab_size), int(seq_len), str(tied).lower() == "true", str(conv))
         if str(schedule) == "wsd":
@@ -289,16 +285,7 @@ def _points_resolver(design, arch, vocab_size, seq_len, tied, conv, schedule="co
     return ",".join(p.label for p in pts)
 
 
-def _shape_resolver(label, key) -> Any:
+def shape_resolver(label, key) -> Any:
     _, name = parse_point(label)
     r = rung_of(name)
     return r.name if key == "name" else getattr(r, str(key))
-
-
-def register_resolvers() -> None:
-    from omegaconf import OmegaConf
-
-    OmegaConf.register_new_resolver("design.points", _points_resolver, replace=True)
-    OmegaConf.register_new_resolver("design.flops", lambda label: parse_point(label)[0], replace=True)
-    OmegaConf.register_new_resolver("design.branches", lambda label: parse_budgets(label)[0][:-1], replace=True)
-    OmegaConf.register_new_resolver("design.shape", _shape_resolver, replace=True)

@@ -9,7 +9,7 @@
    If a checkpoint exists, resume from it; an unreadable one is moved aside and the run starts
    fresh, since a checkpoint is only a cache of work.
 3. Build the token source, the model (transformers), AdamW and the schedule.
-4. Train for exactly the budget's steps (the step itself: harness/step.py), evaluating on the
+4. Train for exactly the budget's steps (the step itself: harness/run/step.py), evaluating on the
    fixed validation set, checkpointing every few seconds, and stopping as `diverged` at the first
    non-finite loss. The loss stays on the device and is read every CHECK_EVERY steps (and at every
    log, evaluation and checkpoint point), so the host never waits for the device per step.
@@ -40,16 +40,22 @@ from typing import Any, Callable
 import torch
 
 from harness import records
-from harness.branches import Fork, branch_config, plan_forks
 from harness.budget import Budget, resolve_budget
-from harness.config import Config, ConfigError, ScheduleConfig, as_dict, register_configs, to_config, validate
+from harness.config import (
+    Config,
+    ScheduleConfig,
+    as_dict,
+    validate,
+)
 from harness.data import TokenSource, build_data
+from harness.errors import ConfigError
 from harness.flops import CONVENTIONS, flops_per_token, param_counts
-from harness.hardware import device_name, mfu as mfu_of, peak_flops, resolve_device
+from harness.hardware import device_name, peak_flops, resolve_device
+from harness.hardware import mfu as mfu_of
 from harness.model import build_model, forward_loss, shape_of
+from harness.run.branches import Fork, branch_config, plan_forks
+from harness.run.step import StepTimer, TrainStep, autocast, uses_bf16
 from harness.schedule import lr_factor
-from harness.step import StepTimer, TrainStep, autocast, uses_bf16
-from harness.sweep.devices import current_job_num, job_device
 
 
 def _now() -> str:
@@ -85,7 +91,7 @@ class RunState:
     # The step this run's own training began at: 0, or for a cooldown branch its fork step (the
     # steps before it were the trunk's, whose time is the trunk's), so tokens/s counts its own steps.
     start_step: int = 0
-    branch: dict[str, Any] | None = None  # a cooldown branch: its trunk and cost (harness/branches.py)
+    branch: dict[str, Any] | None = None  # a cooldown branch: its trunk and cost (harness/run/branches.py)
 
 
 class Log:
@@ -416,7 +422,7 @@ def _train(cfg: Config, run_id: str, log: Log, fork_only: bool = False) -> recor
         return None
 
     model = build_model(shape, init_std=cfg.model.init_std).to(device)
-    # AdamW, the schedule, clipping, precision and compile: harness/step.py
+    # AdamW, the schedule, clipping, precision and compile: harness/run/step.py
     step = TrainStep.build(model, device, cfg.optim, cfg.schedule, cfg.train, budget.steps, budget.warmup_steps)
     optimizer, scheduler = step.optimizer, step.scheduler
 
@@ -537,7 +543,7 @@ def _train(cfg: Config, run_id: str, log: Log, fork_only: bool = False) -> recor
         while state.step < stop:
             batch = data.train_batch(state.step, cfg.train.batch_size).to(device, non_blocking=True)
             timer.start()
-            losses.append(step(batch))  # forward, backward, clip, AdamW, schedule (harness/step.py)
+            losses.append(step(batch))  # forward, backward, clip, AdamW, schedule (harness/run/step.py)
             timer.stop()
             state.step += 1
 
@@ -637,73 +643,3 @@ def _train(cfg: Config, run_id: str, log: Log, fork_only: bool = False) -> recor
     log(summary + f" | {tokens_done:,} tokens in {state.wall_seconds:.1f}s"
         + (f" ({tps:,.0f} tok/s)" if tps else "") + f" | {path}")
     return rec
-
-
-def _is_multirun() -> bool:
-    try:
-        from hydra.core.hydra_config import HydraConfig
-        from hydra.types import RunMode
-
-        return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-    except Exception:
-        return False
-
-
-def task(dcfg) -> float | None:
-    """The Hydra task: one run. Errors in a multirun are recorded and never stop the sweep."""
-    multirun = _is_multirun()
-    try:
-        cfg = to_config(dcfg)
-        # Several GPUs and device=auto: each sweep job holds its own GPU slot while it runs.
-        with job_device(cfg.device, cfg.out_dir, cfg.sweep_name, current_job_num(), cfg.sweep.runs_per_gpu,
-                        log=Log(cfg.logging.quiet)) as device:
-            cfg.device = device
-            rec = run(cfg, multirun=multirun)
-    except ConfigError as e:
-        print(f"harness-train: invalid config: {e}", file=sys.stderr, flush=True)
-        if multirun:
-            return None
-        sys.exit(2)
-    except records.ResultsNotWritable as e:
-        # In a sweep, the next jobs go on (their own check says the same, before any training).
-        print(f"harness-train: {e}", file=sys.stderr, flush=True)
-        if multirun:
-            return None
-        sys.exit(1)
-    except records.RunInProgress as e:
-        # Not a failure: the other process is training this run and will write its record, so
-        # a sweep goes on (its summary finds the record, or lists the run as still running).
-        # Alone, exit 75 (EX_TEMPFAIL: try again later).
-        print(f"harness-train: {e}; nothing to do here", file=sys.stderr, flush=True)
-        if multirun:
-            return None
-        sys.exit(75)
-    if rec.status == "failed" and not multirun:
-        print(f"harness-train: run failed: {rec.reason}", file=sys.stderr, flush=True)
-        sys.exit(1)
-    return rec.val_loss
-
-
-def main() -> None:
-    import hydra
-
-    from harness.config import CONF_PACKAGE, sweep_name_problem
-    from harness.sweep.hparams import register_resolvers
-
-    # Hydra makes <out_dir>/<sweep_name>/hydra/ before the run's config is validated, so a
-    # command-line sweep_name that would put it outside out_dir is refused first.
-    for arg in sys.argv[1:]:
-        key, eq, value = arg.lstrip("+~").partition("=")
-        problem = sweep_name_problem(value.strip("'\"")) if eq and key == "sweep_name" else None
-        if problem:
-            print(f"harness-train: invalid config: sweep_name: {problem}", file=sys.stderr, flush=True)
-            sys.exit(2)
-    register_configs()
-    register_resolvers()
-    # The configs ship inside the package (harness.conf), so an installed harness finds them
-    # from any folder: Hydra's documented way for an installed app.
-    hydra.main(config_path="pkg://" + CONF_PACKAGE, config_name="config", version_base="1.3")(task)()
-
-
-if __name__ == "__main__":
-    main()

@@ -15,7 +15,7 @@ A constant schedule has branches too, with no cooldown: the shorter run IS the t
 step, so its branch costs one evaluation (Kaplan et al.'s reading of every budget off one long
 run, with each point a record of its own).
 
-This module plans the forks from the config; harness/train.py trains the trunk and writes them.
+This module plans the forks from the config; harness/run/train.py trains the trunk and writes them.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 from harness import records
 from harness.budget import resolve_budget
-from harness.config import Config, ConfigError
+from harness.config import Config
+from harness.errors import ConfigError
 from harness.flops import CONVENTIONS, Shape, flops_per_token
 from harness.schedule import wsd_decay_start
 

@@ -30,6 +30,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from harness.config import ModelConfig, d_ff_of
+from harness.flops import Shape, param_counts
+
 N_REF = 1e5
 
 
@@ -37,9 +40,6 @@ def non_embedding_params(model: Any) -> int:
     """Kaplan's N for a model config (a ModelConfig or its DictConfig); vocabulary and context do
     not enter the non-embedding count, so placeholders stand in for them."""
     from omegaconf import DictConfig, OmegaConf
-
-    from harness.config import ModelConfig, d_ff_of
-    from harness.flops import Shape, param_counts
 
     if isinstance(model, DictConfig):
         model = ModelConfig(**OmegaConf.to_container(model, resolve=True))
@@ -74,33 +74,3 @@ def width_for(n_layer: int, target_n: float, head_size: int = 16) -> int:
     """The gpt2 width (a multiple of head_size) whose n_layer blocks hold about target_n parameters
     (12 d^2 per block): the shape preset's fixed-N family of depths."""
     return head_size * max(1, round(math.sqrt(target_n / (12 * n_layer)) / head_size))
-
-
-def register_resolvers() -> None:
-    """The rule as OmegaConf resolvers (hp.lr, hp.batch, ...) for the YAML; call it before Hydra
-    composes a config (harness-train and harness-plan do)."""
-    from omegaconf import OmegaConf
-
-    OmegaConf.register_new_resolver(
-        "hp.lr", lambda model, lr_ref, lr_exp: lr_rule(non_embedding_params(model), float(lr_ref), float(lr_exp)),
-        replace=True)
-    OmegaConf.register_new_resolver(
-        "hp.lr_x", lambda mult, lr_ref, lr_exp, *, _root_: lr_times_rule(
-            float(mult), non_embedding_params(_root_.model), float(lr_ref), float(lr_exp)),
-        replace=True)
-    OmegaConf.register_new_resolver(
-        "hp.batch", lambda model, seq_len, tokens_ref, batch_exp, min_seqs, max_seqs: batch_rule(
-            non_embedding_params(model), int(seq_len), float(tokens_ref), float(batch_exp), int(min_seqs),
-            int(max_seqs)),
-        replace=True)
-    OmegaConf.register_new_resolver(
-        "hp.warmup", lambda model, mult: warmup_rule(non_embedding_params(model), float(mult)), replace=True)
-    from harness.sweep.design import register_resolvers as register_design_resolvers
-
-    register_design_resolvers()  # design.points, design.flops, design.shape (IsoFLOP designs)
-    OmegaConf.register_new_resolver("hp.n", lambda model: non_embedding_params(model), replace=True)
-    OmegaConf.register_new_resolver(
-        "hp.width", lambda n_layer, target, head=16: width_for(int(n_layer), float(target), int(head)), replace=True)
-    OmegaConf.register_new_resolver(
-        "hp.heads", lambda n_layer, target, head=16: width_for(int(n_layer), float(target), int(head)) // int(head),
-        replace=True)

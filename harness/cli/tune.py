@@ -17,7 +17,11 @@ import json
 import sys
 from pathlib import Path
 
-from harness.tune.analysis import TuningError, analyse_records, extension, load_tuning_sweep
+from harness.errors import FitInputError, TuningError
+from harness.files import write_text_atomic
+from harness.tune.analysis import analyse_records, extension, load_tuning_sweep
+from harness.tune.preset import read_rule, write_preset
+from harness.tune.report import plots, render
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,11 +76,6 @@ def _portable(p: Path) -> str:
 
 def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from harness.fit.atomic import write_text_atomic
-    from harness.fit.errors import FitInputError
-    from harness.tune.preset import read_rule, write_preset
-    from harness.tune.report import plots, render
-
     if args.noise < 0 or args.bootstrap < 1:
         raise TuningError("--noise must be >= 0 and --bootstrap >= 1")
     sweep = Path(args.sweep_dir)

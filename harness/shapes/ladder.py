@@ -13,7 +13,7 @@ Rule (one rung per factor 2.5 in N, so two rungs make a bit under half a decade)
 
 The dense ladder (``DENSE``, names ``dense_00`` .. ``dense_24``) puts a shape every factor
 sqrt(2.5) ~ 1.58 in N, for IsoFLOP designs that pick several shapes around each budget's optimum
-(harness/sweep/design.py): target N_j = 4e3 * 2.5**(j/2), so every even j has the target of a named
+(harness/shapes/design.py): target N_j = 4e3 * 2.5**(j/2), so every even j has the target of a named
 rung (dense_02 ~ ladder_3xs, dense_08 ~ ladder_s, ...). Same aspect-ratio logic, but at small widths
 a multiple of 8 is too coarse for half-rungs, so each dense shape is the candidate nearest its
 target (in log N) among depths n_layer0 - 1 .. n_layer0 + 1 (never below 2; n_layer0 from the rule
@@ -23,7 +23,7 @@ shapes are not YAML files: a design sets model.n_layer/d_model/n_head/name per r
 ``dense_by_name`` (the rule lives here only).
 
 The YAML files ``conf/model/ladder_<name>.yaml`` are generated from this rule
-(``python -m harness.sweep.ladder``) and a test checks they still agree with it, so a shape is
+(``python -m harness.shapes.ladder``) and a test checks they still agree with it, so a shape is
 always readable in its file and never silently drifts from the rule.
 """
 
@@ -32,6 +32,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+
+from harness.config import ModelConfig, conf_dir
+from harness.shapes.rules import non_embedding_params
 
 NAMES = ("4xs", "3xs", "2xs", "xs", "s", "m", "l", "xl", "2xl", "3xl", "4xl", "5xl", "6xl")
 BASE, STEP, ASPECT = 1e4, 2.5, 64
@@ -48,9 +51,6 @@ class Rung:
 
     @property
     def non_embedding(self) -> int:
-        from harness.config import ModelConfig
-        from harness.sweep.hparams import non_embedding_params
-
         return non_embedding_params(ModelConfig(n_layer=self.n_layer, d_model=self.d_model, n_head=self.n_head))
 
 
@@ -87,9 +87,6 @@ def _head_size(d_model: int) -> int:
 
 
 def _nonemb(n_layer: int, d_model: int) -> int:
-    from harness.config import ModelConfig
-    from harness.sweep.hparams import non_embedding_params
-
     return non_embedding_params(ModelConfig(n_layer=n_layer, d_model=d_model, n_head=d_model // _head_size(d_model)))
 
 
@@ -133,7 +130,7 @@ def ladder_yaml(r: Rung) -> str:
     return (
         f"# {r.name}: rung {r.k} of the size ladder, target N = 1e4 x 2.5^{r.k} = {r.target:,.0f}; this shape has\n"
         f"# {r.non_embedding:,} non-embedding parameters as gpt2 (tied). Generated from the rule in\n"
-        f"# harness/sweep/ladder.py (python -m harness.sweep.ladder); tests/test_sweep_config.py checks it.\n"
+        f"# harness/shapes/ladder.py (python -m harness.shapes.ladder); tests/test_sweep_config.py checks it.\n"
         f"# Per-size hyperparameters come from conf/sweep/hparams/porian.yaml, which the presets load.\n"
         f"defaults:\n  - model_schema\n  - _self_\n"
         f"name: {r.name}\narch: gpt2\nn_layer: {r.n_layer}\nd_model: {r.d_model}\nn_head: {r.n_head}\n")
@@ -141,7 +138,6 @@ def ladder_yaml(r: Rung) -> str:
 
 def write_files(conf_model: Path | None = None) -> list[Path]:
     """Rewrite conf/model/ladder_*.yaml from the rule (into the configs harness is installed with)."""
-    from harness.config import conf_dir
 
     conf_model = conf_model or conf_dir() / "model"
     paths = []

@@ -1,0 +1,82 @@
+"""The one error hierarchy of the harness.
+
+Every error a user can cause (a bad config, file, CSV, curve, record or folder) is a
+``HarnessError`` whose message is one line naming the problem and, where there is one, the file.
+The command-line entry points (``harness.cli``) catch ``HarnessError`` once, print the line and
+exit non-zero; libraries raise, never print or exit. Each class also derives from the builtin that
+callers outside the harness would expect (``ValueError`` for bad input, ``OSError`` for an
+unwritable place), so ``except ValueError`` keeps working in a user's notebook.
+
+    HarnessError
+    +-- InputError (ValueError)          input that cannot be used as given
+    |   +-- ConfigError                  a configuration key or value
+    |   |   +-- DesignError              an IsoFLOP design (sweep.design)
+    |   |   +-- SweepError               a sweep that cannot be expanded
+    |   +-- DataError                    a corpus, tokenizer or token cache
+    |   +-- RecordError                  a run record that is not a valid record
+    |   +-- FitInputError                points, CSVs or options the fitter cannot use
+    |   |   +-- InsufficientData         too few points for one law (skipped, not fatal, in a sweep)
+    |   +-- TuningError                  a tuning sweep or tuning result
+    |   +-- NextRunsError                input to the run proposer
+    +-- ResultsNotWritable (OSError)     a results folder or output file cannot be written
+    +-- RunInProgress (RuntimeError)     another process is training this run now
+"""
+
+from __future__ import annotations
+
+
+class HarnessError(Exception):
+    """An error the user can act on; its message is one line."""
+
+
+class InputError(HarnessError, ValueError):
+    """Input that cannot be used as given."""
+
+
+class ConfigError(InputError):
+    """An invalid configuration; the message is one line and names the offending key."""
+
+
+class DesignError(ConfigError):
+    """A design that cannot be expanded; the message is one line and names the key."""
+
+
+class SweepError(ConfigError):
+    """A sweep that cannot be expanded (bad override, unknown preset, unsupported sweeper)."""
+
+
+class DataError(InputError):
+    """The text data cannot be used as configured; the message is one line naming the problem."""
+
+
+class RecordError(InputError):
+    """A record file that is missing keys, has wrong types, or is not JSON."""
+
+
+class FitInputError(InputError):
+    """Input the fitter cannot use: a bad CSV, a bad row, a folder with no runs, too few points."""
+
+
+class InsufficientData(FitInputError):
+    """A law that the points cannot support (e.g. no IsoFLOP groups): skipped, not fatal, in a sweep."""
+
+
+class TuningError(InputError):
+    """Bad input to the tuning step; the message is one line and names the file or the problem."""
+
+
+class NextRunsError(InputError):
+    """Bad input to the proposer: one line for the user."""
+
+
+class ResultsNotWritable(HarnessError, OSError):
+    """A results folder (runs, checkpoints, locks) or an output file cannot be written."""
+
+
+class RunInProgress(HarnessError, RuntimeError):
+    """Another process holds the run's lock: it is training this very run now."""
+
+    def __init__(self, run_id: str, pid: int | None):
+        self.run_id, self.pid = run_id, pid
+        super().__init__(f"run {run_id} is in progress in another process"
+                         + (f" (pid {pid})" if pid else ""))
