@@ -74,7 +74,7 @@ TB = "Traceback (most recent call last)"
 DONE = re.compile(r"^run ([0-9a-f]{8,}): (completed|diverged)\b(?:.*?([^/\s]+)/runs/\1\.json)?", re.M)
 ALREADY = re.compile(r"^run ([0-9a-f]{8,}) is already (completed|diverged)", re.M)
 
-# The smallest model and data that still train (as tests/test_sweep.py): about 1e5 tokens/s on
+# The smallest model and data that still train (as tests/sweep/test_sweep.py): about 1e5 tokens/s on
 # one core, so a run's length is set by train.tokens. Checkpoints every 0.2 s give kills
 # something to resume from.
 TINY = ["data.seq_len=16", "data.val_sequences=16", "model.n_layer=1", "model.d_model=16", "model.n_head=2",

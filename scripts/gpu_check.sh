@@ -14,7 +14,7 @@
 #                  chinchilla_isoflop_gpu sweep (three budgets) with its fit
 #   5. summary.json and summary.md: every number above, and the goals checked
 #
-# --cpu runs the same steps at small sizes so that the script cannot rot (tests/test_gpu_check.py
+# --cpu runs the same steps at small sizes so that the script cannot rot (tests/scripts/test_gpu_check.py
 # runs it): fp32, no compile (bench_train.py compiles on CUDA only), k = 1, 2 on the CPU's cores,
 # and in step 4 a plain 3x3 IsoFLOP grid of one-layer models, since the *_gpu design's smallest
 # ladder shape (9K parameters) needs budgets a CPU cannot finish in minutes. Its output belongs

@@ -86,7 +86,7 @@ def test_the_cli_refuses_a_sweep_name_outside_out_dir_before_hydra_writes(tmp_pa
 
 
 def test_the_cli_gives_an_invalid_config_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
-    # In-process (tests/test_train.py runs the same through a subprocess, marked slow).
+    # In-process (tests/run/test_train.py runs the same through a subprocess, marked slow).
     from hydra.core.global_hydra import GlobalHydra
 
     from harness.cli.train import main

@@ -6,7 +6,7 @@ exponent a is 0.50, 0.49 and 0.46 by approaches 1, 2 and 3 (Table 2), and 0.4516
 their rounded approach-3 alpha and beta imply, not a number they report. Compare a fit with the
 anchor of the same kind.
 
-How each was checked (tests/test_fit_anchors.py pins every value):
+How each was checked (tests/fit/test_anchors.py pins every value):
 - Hoffmann et al. 2022 Table 2 and eq. 10, Kaplan et al. 2020 eqs. 1.1-1.3, 1.5, Tables 2 and 6:
   the PDFs were not readable here; the values were checked against several independent
   transcriptions of the papers (lecture notes and paper summaries that quote the tables with
@@ -17,10 +17,10 @@ How each was checked (tests/test_fit_anchors.py pins every value):
 - Besiroglu et al. 2024 (Epoch AI): the same notebook's printed output. Their point estimate is
   a maximum-likelihood fit with a Huber-distributed log-loss residual (BFGS from Hoffmann's TeX
   values, cell 24-25), not the Huber-loss grid fit of Hoffmann's procedure (cell 18, E 1.8172,
-  A 477.84, B 2143.86, alpha 0.34731, beta 0.36718, which ``tests/test_fit_chinchilla.py``
+  A 477.84, B 2143.86, alpha 0.34731, beta 0.36718, which ``tests/fit/laws/test_chinchilla.py``
   reproduces) and not a bootstrap median. The 95% intervals are percentiles of their 4,000
   bootstrap fits (cell 26). Their bootstrap medians are printed nowhere found here; re-running
-  their bootstrap (same seed, resamples and start; tests/test_fit_anchors.py, slow) gives back
+  their bootstrap (same seed, resamples and start; tests/fit/test_anchors.py, slow) gives back
   their printed first fits and 95% percentiles to every digit, and medians A 469.8, B 2203,
   E 1.815, alpha 0.3463, beta 0.3686 (``EPOCH_BOOTSTRAP_MEDIAN``: recomputed, not printed).
 - Muennighoff et al. 2023: their TeX source, section 3: R_N* = 5.309743, R_D* = 15.387756.

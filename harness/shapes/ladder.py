@@ -130,7 +130,7 @@ def ladder_yaml(r: Rung) -> str:
     return (
         f"# {r.name}: rung {r.k} of the size ladder, target N = 1e4 x 2.5^{r.k} = {r.target:,.0f}; this shape has\n"
         f"# {r.non_embedding:,} non-embedding parameters as gpt2 (tied). Generated from the rule in\n"
-        f"# harness/shapes/ladder.py (python -m harness.shapes.ladder); tests/test_sweep_config.py checks it.\n"
+        f"# harness/shapes/ladder.py (python -m harness.shapes.ladder); tests/sweep/test_sweep_config.py checks it.\n"
         f"# Per-size hyperparameters come from conf/sweep/hparams/porian.yaml, which the presets load.\n"
         f"defaults:\n  - model_schema\n  - _self_\n"
         f"name: {r.name}\narch: gpt2\nn_layer: {r.n_layer}\nd_model: {r.d_model}\nn_head: {r.n_head}\n")

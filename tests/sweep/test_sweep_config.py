@@ -20,7 +20,7 @@ from harness.sweep.expand import expand
 from harness.sweep.plan import plan
 from tests.helpers import make_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PRESETS = sorted(p.stem for p in (ROOT / "conf" / "sweep").glob("*.yaml") if p.stem != "none")
 REQUIRED = {"demo", "kaplan_nd", "chinchilla_isoflop", "ladder", "shape", "batch_size", "data_repetition",
             "kaplan_nd_gpu", "chinchilla_isoflop_gpu", "ladder_gpu"}

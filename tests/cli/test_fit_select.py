@@ -50,7 +50,7 @@ def test_a_sweeps_points_do_not_depend_on_its_record_file_names(tmp_path):
     from harness import records
     from harness.fit.points import load_sweep
 
-    src = Path(__file__).resolve().parents[1] / "results" / "demo"
+    src = Path(__file__).resolve().parents[2] / "results" / "demo"
     a, b = tmp_path / "a", tmp_path / "b"
     shutil.copytree(src / "runs", a / "runs")
     (b / "runs").mkdir(parents=True)
@@ -68,7 +68,7 @@ def test_an_interval_from_a_few_surviving_resamples_is_flagged():
     from harness.fit.api import fit_points
     from harness.fit.points import load_sweep
 
-    sweep = Path(__file__).resolve().parents[1] / "results" / "synthetic_adaptive_cpu" / "first"
+    sweep = Path(__file__).resolve().parents[2] / "results" / "synthetic_adaptive_cpu" / "first"
     rep = fit_points(load_sweep(sweep), ["approach2"], bootstrap=200)
     res = rep.results[0]
     assert any(w.startswith("UNDER-DETERMINED: only 8 of 200 bootstrap resamples") for w in res.warnings)

@@ -12,7 +12,7 @@ import pytest
 
 from harness import records
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow  # the whole check at small sizes: about 2-3 minutes on 2 cores

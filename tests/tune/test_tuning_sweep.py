@@ -11,7 +11,7 @@ import pytest
 
 from harness.tune.analysis import load_result
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow

@@ -21,7 +21,7 @@ from harness.shapes.design import (
 from harness.sweep.expand import expand
 from harness.sweep.plan import plan
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ISOFLOP_PRESETS = ("chinchilla_isoflop", "chinchilla_isoflop_gpu")
 # The old chinchilla_isoflop_gpu: 4 budgets crossed with the same 5 named shapes.
 OLD_GPU_GRID = ["-m", "+sweep/hparams=porian", "data.seq_len=256", "train.flops_convention=6ND",

@@ -13,7 +13,7 @@ from harness import files, records
 from harness.run.train import run
 from tests.helpers import TINY, make_config
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "migrate_run_ids.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "migrate_run_ids.py"
 pytestmark = pytest.mark.slow  # each trains a tiny text run (about 3 s)
 
 CORPUS = "".join(f"Paragraph {i} of a tiny corpus, with some words in it.\n\n" for i in range(200))

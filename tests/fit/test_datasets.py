@@ -196,7 +196,7 @@ def test_committed_demo_curves_are_all_on_the_subset():
     """results/demo_porian_cpu (the demo before the tuned rule): intermediate evals on 64 of 256
     sequences; each curve ends before the last step."""
     from pathlib import Path
-    demo = Path(__file__).resolve().parents[1] / "results" / "demo_porian_cpu"
+    demo = Path(__file__).resolve().parents[2] / "results" / "demo_porian_cpu"
     pts = load_sweep(demo)
     assert pts.datasets() == ["synthetic (seed 1234)"] and len(pts.curves) == 12
     final_tokens = dict(zip(pts.labels, pts.d))

@@ -69,7 +69,7 @@ def numbered_docs(n: int) -> list[str]:
 @pytest.fixture(scope="module")
 def shakespeare(tmp_path_factory):
     """Tiny Shakespeare built once for the tests that only read it."""
-    from conftest import require_shared
+    from tests.conftest import require_shared
 
     path = require_shared("tiny_shakespeare", "input.txt")
     with pytest.MonkeyPatch.context() as mp:

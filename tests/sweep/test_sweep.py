@@ -20,7 +20,7 @@ from harness.sweep.expand import expand
 # Every test here starts sweeps or processes: seconds to tens of seconds each.
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # About a second a run on one core, most of it process and data start-up.
 TINY = ["data.seq_len=16", "data.val_sequences=16", "model.n_layer=1", "model.d_model=16", "model.n_head=2",
         "train.batch_size=8", "train.threads=1", "logging.quiet=true", "sweep.fit=false",

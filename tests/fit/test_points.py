@@ -255,7 +255,7 @@ def test_csv_with_n_d_and_c_keeps_its_own_c(tmp_path):
     assert load_csv(_csv(tmp_path, "N,C,loss\n1e6,6e14,3\n", "nc.csv")).flops_per_token(1e6) == pytest.approx(6.0)
 
 
-KAPLAN_STUDY = Path(__file__).resolve().parents[1] / "results" / "eltec_kaplan_cpu"
+KAPLAN_STUDY = Path(__file__).resolve().parents[2] / "results" / "eltec_kaplan_cpu"
 
 
 def test_flops_per_token_under_kaplan_count_follows_the_runs_shapes():

@@ -308,7 +308,7 @@ def test_shared_exponents_do_not_depend_on_the_units_of_n_and_d():
 @pytest.mark.slow
 def test_data_constrained_fit_does_not_depend_on_the_units_of_n_and_d():
     from harness.fit.laws.data_constrained import DataConstrainedFit
-    from tests.test_fit_data_constrained import repeated_runs
+    from tests.fit.laws.test_data_constrained import repeated_runs
 
     pts, k = repeated_runs(noise=0.003, seed=0), 1e20
     big = Points(n=pts.n * k, d=pts.d * k, c=pts.c * k * k, loss=pts.loss, labels=pts.labels,

@@ -15,7 +15,7 @@ import pytest
 
 from harness.sweep import orphans
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 linux_only = pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
 
 

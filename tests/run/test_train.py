@@ -18,7 +18,7 @@ from harness.records import run_id_of
 from harness.run.train import run
 from tests.helpers import TINY, make_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_run_writes_a_complete_record(tmp_path):

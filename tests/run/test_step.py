@@ -19,7 +19,7 @@ from harness.run.step import StepTimer, TrainStep, build_optimizer, uses_bf16
 from harness.schedule import lr_factor
 from tests.helpers import TINY, make_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHAPE = Shape("gpt2", n_layer=1, d_model=32, n_head=2, d_ff=128, n_ctx=16, seq_len=16, vocab_size=64, tied=True)
 CPU = torch.device("cpu")
 
