@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from harness.config import Config
+from harness.config import Config, ScheduleConfig
 from harness.errors import ConfigError
 from harness.flops import Shape, flops_per_token, param_counts
 
@@ -47,11 +47,15 @@ def resolve_budget(cfg: Config, shape: Shape) -> Budget:
     # Nearest whole step: the run's tokens differ from the request by at most half a step, and
     # the record states the tokens actually trained so every downstream number uses those.
     steps = max(1, round(want / tokens_per_step))
-    s = cfg.schedule
-    if s.warmup_tokens is not None:
-        warmup = math.ceil(s.warmup_tokens / tokens_per_step)
-    else:
-        warmup = math.ceil(s.warmup_fraction * steps)
-    capped = warmup > steps
+    warmup = uncapped_warmup_steps(cfg.schedule, steps, tokens_per_step)
     return Budget(steps=steps, tokens_per_step=tokens_per_step, tokens=steps * tokens_per_step,
-                  warmup_steps=min(warmup, steps), requested=requested, warmup_capped=capped)
+                  warmup_steps=min(warmup, steps), requested=requested, warmup_capped=warmup > steps)
+
+
+def uncapped_warmup_steps(schedule: ScheduleConfig, steps: int, tokens_per_step: float) -> int:
+    """The warmup rule, the one definition: a warmup in tokens is a fixed number of steps whatever
+    the run's length (so cooldown branches share their trunk's warmup); a fractional one follows
+    the run's length. A run shorter than its warmup is all warmup (the caller caps it)."""
+    if schedule.warmup_tokens is not None:
+        return math.ceil(float(schedule.warmup_tokens) / tokens_per_step)
+    return math.ceil(float(schedule.warmup_fraction) * steps)

@@ -19,7 +19,7 @@ from omegaconf import MISSING
 
 from harness.errors import ConfigError
 from harness.flops import CONVENTIONS as FLOP_CONVENTIONS
-from harness.flops import PARAM_CONVENTIONS
+from harness.flops import PARAM_CONVENTIONS, Shape
 
 # The Hydra configs (conf/ in the repository) as the package an install provides: editable installs
 # map it to conf/, a wheel carries the YAML inside it. Hydra reads it as pkg://harness.conf.
@@ -49,6 +49,13 @@ class ModelConfig:
     tie_embeddings: bool = True  # share the input embedding with the output head
     init_std: float = 0.02  # std of the normal init of weight matrices
     name: Optional[str] = None  # the size's name on a ladder (ladder_xs, ...), for reading results
+
+    def shape(self, vocab_size: int, seq_len: int) -> Shape:
+        """The Shape this model has on a data set (its vocabulary and the sequence length trained
+        on): the one place a Shape is built from model settings, so counts agree everywhere."""
+        return Shape(arch=self.arch, n_layer=self.n_layer, d_model=self.d_model, n_head=self.n_head,
+                     d_ff=d_ff_of(self), n_ctx=self.n_ctx if self.n_ctx is not None else seq_len,
+                     seq_len=seq_len, vocab_size=vocab_size, tied=self.tie_embeddings)
 
 
 @dataclass
@@ -339,106 +346,117 @@ def sweep_name_problem(name: str) -> Optional[str]:
     return None
 
 
+def _need(cond: bool, key: str, msg: str) -> None:
+    if not cond:
+        raise ConfigError(f"{key}: {msg}")
+
+
+def _one_of(value: str, allowed, key: str) -> None:
+    _need(value in allowed, key, f"{value!r} is not one of {', '.join(allowed)}")
+
+
 def validate(cfg: Config) -> None:
     """Checks that types alone cannot express; the first problem found is raised."""
-    m, d, t, o, s = cfg.model, cfg.data, cfg.train, cfg.optim, cfg.schedule
+    _check_model(cfg.model, cfg.data)
+    _check_data(cfg.data)
+    _check_train(cfg.train)
+    _check_optim(cfg.optim)
+    _check_schedule(cfg.schedule, cfg.train)
+    _check_run(cfg)
 
-    def need(cond: bool, key: str, msg: str) -> None:
-        if not cond:
-            raise ConfigError(f"{key}: {msg}")
 
-    need(m.arch in ARCHS, "model.arch", f"unknown arch {m.arch!r}; choose one of {', '.join(ARCHS)}")
-    need(m.n_layer >= 1, "model.n_layer", f"must be at least 1, got {m.n_layer}")
-    need(m.d_model >= 1, "model.d_model", f"must be at least 1, got {m.d_model}")
-    need(m.n_head >= 1, "model.n_head", f"must be at least 1, got {m.n_head}")
-    need(m.d_model % m.n_head == 0, "model.n_head",
-         f"{m.n_head} heads do not divide model.d_model={m.d_model}")
+def _check_model(m: ModelConfig, d: Any) -> None:
+    _need(m.arch in ARCHS, "model.arch", f"unknown arch {m.arch!r}; choose one of {', '.join(ARCHS)}")
+    for key in ("n_layer", "d_model", "n_head"):
+        _need(getattr(m, key) >= 1, f"model.{key}", f"must be at least 1, got {getattr(m, key)}")
+    _need(m.d_model % m.n_head == 0, "model.n_head", f"{m.n_head} heads do not divide model.d_model={m.d_model}")
     if m.arch == "llama":
-        need((m.d_model // m.n_head) % 2 == 0, "model.n_head",
-             f"llama's rotary embeddings need an even head size, got {m.d_model // m.n_head}")
-    need(m.d_ff is None or m.d_ff >= 1, "model.d_ff", f"must be at least 1, got {m.d_ff}")
-    need(DATA_SCHEMAS.get(d.kind) is type(d), "data.kind",
-         f"{d.kind!r} is not what the data group chose ({type(d).__name__}); pick another group instead, "
-         "e.g. data=text_files")
-    need(d.seq_len >= 2, "data.seq_len", f"must be at least 2, got {d.seq_len}")
+        _need((m.d_model // m.n_head) % 2 == 0, "model.n_head",
+              f"llama's rotary embeddings need an even head size, got {m.d_model // m.n_head}")
+    _need(m.d_ff is None or m.d_ff >= 1, "model.d_ff", f"must be at least 1, got {m.d_ff}")
     if m.n_ctx is not None:
-        need(d.seq_len <= m.n_ctx, "data.seq_len",
-             f"{d.seq_len} is above the model's context model.n_ctx={m.n_ctx}")
-    need(d.seed >= 0, "data.seed", f"must be >= 0, got {d.seed}")
-    need(d.val_sequences >= 1, "data.val_sequences", f"must be at least 1, got {d.val_sequences}")
-    need(d.unique_tokens is None or d.unique_tokens >= d.seq_len + 1, "data.unique_tokens",
-         f"must hold at least one sequence of data.seq_len+1 tokens, got {d.unique_tokens}")
-    need(d.vocab_size >= 2, "data.vocab_size", f"must be at least 2, got {d.vocab_size}")
+        _need(d.seq_len <= m.n_ctx, "data.seq_len", f"{d.seq_len} is above the model's context model.n_ctx={m.n_ctx}")
+
+
+def _check_data(d: Any) -> None:
+    _need(DATA_SCHEMAS.get(d.kind) is type(d), "data.kind",
+          f"{d.kind!r} is not what the data group chose ({type(d).__name__}); pick another group instead, "
+          "e.g. data=text_files")
+    _need(d.seq_len >= 2, "data.seq_len", f"must be at least 2, got {d.seq_len}")
+    _need(d.seed >= 0, "data.seed", f"must be >= 0, got {d.seed}")
+    _need(d.val_sequences >= 1, "data.val_sequences", f"must be at least 1, got {d.val_sequences}")
+    _need(d.unique_tokens is None or d.unique_tokens >= d.seq_len + 1, "data.unique_tokens",
+          f"must hold at least one sequence of data.seq_len+1 tokens, got {d.unique_tokens}")
+    _need(d.vocab_size >= 2, "data.vocab_size", f"must be at least 2, got {d.vocab_size}")
     if isinstance(d, TextDataConfig):
-        need(bool(d.paths) or bool(d.hub_path), "data.paths",
-             "give local files in data.paths or a hub dataset in data.hub_path")
-        need(0.0 < d.val_fraction < 1.0, "data.val_fraction", f"must be in (0, 1), got {d.val_fraction}")
-        need(d.vocab_size >= 260, "data.vocab_size",
-             f"a byte-level BPE needs at least 260 tokens (256 bytes + specials), got {d.vocab_size}")
+        _need(bool(d.paths) or bool(d.hub_path), "data.paths",
+              "give local files in data.paths or a hub dataset in data.hub_path")
+        _need(0.0 < d.val_fraction < 1.0, "data.val_fraction", f"must be in (0, 1), got {d.val_fraction}")
+        _need(d.vocab_size >= 260, "data.vocab_size",
+              f"a byte-level BPE needs at least 260 tokens (256 bytes + specials), got {d.vocab_size}")
     if isinstance(d, SyntheticDataConfig):
-        need(d.n_topics >= 1, "data.n_topics", f"must be at least 1, got {d.n_topics}")
-        need(1 <= d.n_successors <= d.vocab_size, "data.n_successors",
-             f"must be between 1 and data.vocab_size={d.vocab_size}, got {d.n_successors}")
+        _need(d.n_topics >= 1, "data.n_topics", f"must be at least 1, got {d.n_topics}")
+        _need(1 <= d.n_successors <= d.vocab_size, "data.n_successors",
+              f"must be between 1 and data.vocab_size={d.vocab_size}, got {d.n_successors}")
 
+
+def _check_train(t: TrainConfig) -> None:
     budgets = {k: getattr(t, k) for k in ("tokens", "flops", "tokens_per_param") if getattr(t, k) is not None}
-    need(len(budgets) == 1, "train.tokens",
-         "set exactly one budget: train.tokens, train.flops or train.tokens_per_param"
-         + (f" (got {', '.join('train.' + k for k in budgets)})" if budgets else ""))
+    _need(len(budgets) == 1, "train.tokens",
+          "set exactly one budget: train.tokens, train.flops or train.tokens_per_param"
+          + (f" (got {', '.join('train.' + k for k in budgets)})" if budgets else ""))
     for k, v in budgets.items():
-        need(v > 0, f"train.{k}", f"must be positive, got {v}")
-    need(t.batch_size >= 1, "train.batch_size", f"must be at least 1, got {t.batch_size}")
-    need(t.flops_convention in FLOP_CONVENTIONS, "train.flops_convention",
-         f"{t.flops_convention!r} is not one of {', '.join(FLOP_CONVENTIONS)}")
-    need(t.param_convention in PARAM_CONVENTIONS, "train.param_convention",
-         f"{t.param_convention!r} is not one of {', '.join(PARAM_CONVENTIONS)}")
-    need(t.precision in ("auto", "fp32", "bf16"), "train.precision",
-         f"{t.precision!r} is not one of auto, fp32, bf16")
-    need(t.compile_mode in COMPILE_MODES, "train.compile_mode",
-         f"{t.compile_mode!r} is not one of {', '.join(COMPILE_MODES)}")
-    need(t.eval_interval >= 0, "train.eval_interval", f"must be >= 0, got {t.eval_interval}")
-    need(t.evals_per_run >= 1, "train.evals_per_run", f"must be at least 1, got {t.evals_per_run}")
-    need(t.eval_batch_size >= 1, "train.eval_batch_size", f"must be at least 1, got {t.eval_batch_size}")
-    need(t.eval_sequences >= 0, "train.eval_sequences", f"must be >= 0, got {t.eval_sequences}")
+        _need(v > 0, f"train.{k}", f"must be positive, got {v}")
+    _one_of(t.flops_convention, FLOP_CONVENTIONS, "train.flops_convention")
+    _one_of(t.param_convention, PARAM_CONVENTIONS, "train.param_convention")
+    _one_of(t.precision, ("auto", "fp32", "bf16"), "train.precision")
+    _one_of(t.compile_mode, COMPILE_MODES, "train.compile_mode")
+    for key in ("batch_size", "evals_per_run", "eval_batch_size"):
+        _need(getattr(t, key) >= 1, f"train.{key}", f"must be at least 1, got {getattr(t, key)}")
+    for key in ("eval_interval", "eval_sequences"):
+        _need(getattr(t, key) >= 0, f"train.{key}", f"must be >= 0, got {getattr(t, key)}")
 
-    need(o.lr > 0, "optim.lr", f"must be positive, got {o.lr}")
-    need(o.weight_decay >= 0, "optim.weight_decay", f"must be >= 0, got {o.weight_decay}")
-    need(0 <= o.beta1 < 1, "optim.beta1", f"must be in [0, 1), got {o.beta1}")
-    need(0 <= o.beta2 < 1, "optim.beta2", f"must be in [0, 1), got {o.beta2}")
-    need(o.grad_clip >= 0, "optim.grad_clip", f"must be >= 0, got {o.grad_clip}")
 
-    need(s.name in SCHEDULES, "schedule.name", f"{s.name!r} is not one of {', '.join(SCHEDULES)}")
-    need(s.warmup_tokens is None or s.warmup_tokens >= 0, "schedule.warmup_tokens",
-         f"must be >= 0, got {s.warmup_tokens}")
-    need(0 <= s.warmup_fraction < 1, "schedule.warmup_fraction", f"must be in [0, 1), got {s.warmup_fraction}")
-    need(0 <= s.final_lr_fraction <= 1, "schedule.final_lr_fraction",
-         f"must be in [0, 1], got {s.final_lr_fraction}")
-    need(0 < s.decay_fraction <= 1, "schedule.decay_fraction", f"must be in (0, 1], got {s.decay_fraction}")
-    need(s.decay_shape in DECAY_SHAPES, "schedule.decay_shape",
-         f"{s.decay_shape!r} is not one of {', '.join(DECAY_SHAPES)}")
-    if s.branches:
-        need(s.name in ("wsd", "constant"), "schedule.branches",
-             f"branches need schedule=wsd or constant (a constant-rate trunk to fork from), not {s.name!r}")
-        # A warmup set as a share of the run ends at a different step in each branch, so the
-        # branches would not share the trunk's first steps.
-        need(s.warmup_tokens is not None, "schedule.warmup_tokens",
-             "cooldown branches need a warmup in tokens, the same for every branch length "
-             "(schedule.warmup_fraction depends on the run's length); set schedule.warmup_tokens "
-             "or load the per-size rule (+sweep/hparams=porian)")
-        own = t.tokens if t.tokens is not None else t.flops if t.flops is not None else t.tokens_per_param
-        for b in s.branches:
-            need(own is None or 0 < b < own, "schedule.branches",
-                 f"each branch's budget must be positive and below the run's own ({own:g}), got {b:g}")
+def _check_optim(o: OptimConfig) -> None:
+    _need(o.lr > 0, "optim.lr", f"must be positive, got {o.lr}")
+    _need(o.weight_decay >= 0, "optim.weight_decay", f"must be >= 0, got {o.weight_decay}")
+    _need(0 <= o.beta1 < 1, "optim.beta1", f"must be in [0, 1), got {o.beta1}")
+    _need(0 <= o.beta2 < 1, "optim.beta2", f"must be in [0, 1), got {o.beta2}")
+    _need(o.grad_clip >= 0, "optim.grad_clip", f"must be >= 0, got {o.grad_clip}")
 
-    need(cfg.seed >= 0, "seed", f"must be >= 0, got {cfg.seed}")
+
+def _check_schedule(s: ScheduleConfig, t: TrainConfig) -> None:
+    _one_of(s.name, SCHEDULES, "schedule.name")
+    _need(s.warmup_tokens is None or s.warmup_tokens >= 0, "schedule.warmup_tokens",
+          f"must be >= 0, got {s.warmup_tokens}")
+    _need(0 <= s.warmup_fraction < 1, "schedule.warmup_fraction", f"must be in [0, 1), got {s.warmup_fraction}")
+    _need(0 <= s.final_lr_fraction <= 1, "schedule.final_lr_fraction", f"must be in [0, 1], got {s.final_lr_fraction}")
+    _need(0 < s.decay_fraction <= 1, "schedule.decay_fraction", f"must be in (0, 1], got {s.decay_fraction}")
+    _one_of(s.decay_shape, DECAY_SHAPES, "schedule.decay_shape")
+    if not s.branches:
+        return
+    _need(s.name in ("wsd", "constant"), "schedule.branches",
+          f"branches need schedule=wsd or constant (a constant-rate trunk to fork from), not {s.name!r}")
+    # A warmup set as a share of the run ends at a different step in each branch, so the
+    # branches would not share the trunk's first steps.
+    _need(s.warmup_tokens is not None, "schedule.warmup_tokens",
+          "cooldown branches need a warmup in tokens, the same for every branch length "
+          "(schedule.warmup_fraction depends on the run's length); set schedule.warmup_tokens "
+          "or load the per-size rule (+sweep/hparams=porian)")
+    own = t.tokens if t.tokens is not None else t.flops if t.flops is not None else t.tokens_per_param
+    for b in s.branches:
+        _need(own is None or 0 < b < own, "schedule.branches",
+              f"each branch's budget must be positive and below the run's own ({own:g}), got {b:g}")
+
+
+def _check_run(cfg: Config) -> None:
+    _need(cfg.seed >= 0, "seed", f"must be >= 0, got {cfg.seed}")
     dev = cfg.device
-    need(dev in DEVICES or dev.startswith("cuda:"), "device", f"{dev!r} is not one of auto, cpu, cuda, cuda:N")
-    need(cfg.logging.wandb in WANDB_MODES, "logging.wandb",
-         f"{cfg.logging.wandb!r} is not one of {', '.join(WANDB_MODES)}")
+    _need(dev in DEVICES or dev.startswith("cuda:"), "device", f"{dev!r} is not one of auto, cpu, cuda, cuda:N")
+    _one_of(cfg.logging.wandb, WANDB_MODES, "logging.wandb")
     sw = cfg.sweep
-    need(sw.runs_per_gpu >= 1, "sweep.runs_per_gpu", f"must be at least 1, got {sw.runs_per_gpu}")
-    need(sw.fit_params in PARAM_CONVENTIONS, "sweep.fit_params",
-         f"{sw.fit_params!r} is not one of {', '.join(PARAM_CONVENTIONS)}")
-    need(sw.fit_flops in FLOP_CONVENTIONS, "sweep.fit_flops",
-         f"{sw.fit_flops!r} is not one of {', '.join(FLOP_CONVENTIONS)}")
+    _need(sw.runs_per_gpu >= 1, "sweep.runs_per_gpu", f"must be at least 1, got {sw.runs_per_gpu}")
+    _one_of(sw.fit_params, PARAM_CONVENTIONS, "sweep.fit_params")
+    _one_of(sw.fit_flops, FLOP_CONVENTIONS, "sweep.fit_flops")
     problem = sweep_name_problem(cfg.sweep_name)
-    need(problem is None, "sweep_name", problem or "")
+    _need(problem is None, "sweep_name", problem or "")

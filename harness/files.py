@@ -1,19 +1,29 @@
-"""Files: written whole or not at all, and an unwritable place said before work is spent on it.
+"""Files: written whole or not at all, locked by one process at a time, and an unwritable place said
+before work is spent on it.
 
-Every file the harness writes (records, fit outputs, checkpoints, caches) goes through an atomic
-write here: a temporary file beside the target, fsynced, then renamed over it, so a reader sees the
-old file or the whole new one and a crash cannot leave an empty file behind. Outputs get the mode a
-plain ``open(path, "w")`` would give (``file_mode``)."""
+Every file the harness writes (records, fit outputs, checkpoints, caches) goes through
+``atomic_write`` here: a temporary file beside the target, fsynced, then renamed over it, so a
+reader sees the old file or the whole new one and a crash cannot leave an empty file behind.
+Outputs get the mode a plain ``open(path, "w")`` would give (``file_mode``). Every lock between
+processes (a run being trained, a token cache being built, a GPU slot) is a ``file_lock``.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import IO, Callable, Iterator
 
-from harness.errors import FitInputError
+from harness.errors import ResultsNotWritable
+
+try:
+    import fcntl
+except ImportError:  # Windows has no flock: there nothing is locked (see file_lock)
+    fcntl = None
 
 
 def _umask() -> int:
@@ -33,64 +43,141 @@ def file_mode() -> int:
     return 0o666 & ~_umask()
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write text so that readers see either the old file or the whole new one, never a part.
+# ---------------------------------------------------------------------------------------------
+# Writing whole files
 
-    The temporary file sits in the same directory so the final rename is atomic on POSIX; it is
-    fsynced first so a crash right after the rename cannot leave an empty file behind.
+
+def _fsync(path: Path) -> None:
+    # The writer may have filled the file through a handle of its own (torch.save, savefig): any
+    # descriptor of the file flushes its data to the disk.
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` to fill a temporary file beside ``path``, then put it in place whole.
+
+    The temporary file sits in the same folder so the final rename is atomic on POSIX; it is
+    fsynced first so a crash right after the rename cannot leave an empty file behind. If
+    ``write`` fails, the old file stays as it was and the temporary file is removed. Returns
+    ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
     try:
         # mkstemp makes the file 0600 (private, for a temporary file); the result is an ordinary
         # output that others may read, so give it the mode open() would.
-        os.fchmod(fd, file_mode())
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        os.chmod(tmp, file_mode())
+        write(tmp)
+        _fsync(tmp)
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        tmp.unlink(missing_ok=True)
         raise
+    return path
 
 
-def check_writable(path: str | Path, is_dir: bool = False) -> None:
-    """One-line FitInputError if ``path`` (a file, or with is_dir a folder) cannot be written."""
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """``atomic_write`` of a text, as UTF-8."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """``atomic_write`` of bytes."""
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Can I write here?
+
+
+def check_writable(path: str | os.PathLike, is_dir: bool = False) -> None:
+    """Make sure a file can be created as ``path`` (with ``is_dir``, inside the folder ``path``),
+    so an unwritable place stops work before it is spent rather than after.
+
+    The probe goes to the nearest folder that exists, so nothing is created or left behind.
+    Raises ``ResultsNotWritable`` in one line naming ``path``; its ``strerror`` holds the reason
+    alone, for a caller that words the error its own way.
+    """
     p = Path(path)
-    folder = p if is_dir else p.parent
-    if not is_dir and p.is_dir():
-        raise FitInputError(f"{p}: is a directory, not a file to write")
-    if is_dir and p.exists() and not p.is_dir():
-        raise FitInputError(f"{p}: exists and is not a directory")
+    where = p if is_dir else p.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".probe-")
+        if not is_dir and p.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "it is a folder, not a file")
+        while not where.exists() and where != where.parent:
+            where = where.parent
+        if not where.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, f"{where} is not a folder")
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=where)
         os.close(fd)
-        os.unlink(tmp)
+        os.unlink(probe)
     except OSError as e:
-        raise FitInputError(f"{p}: cannot write here ({e.strerror or e})") from None
+        reason = e.strerror or str(e)
+        err = ResultsNotWritable(f"cannot write to {p}: {reason}")
+        err.strerror = reason
+        raise err from None
 
 
-def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it over ``path``."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=p.suffix)
-    os.close(fd)
-    try:
-        os.chmod(tmp, file_mode())  # mkstemp makes it 0600; the output should read like any file
-        write(Path(tmp))
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
+# ---------------------------------------------------------------------------------------------
+# Locks between processes
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    return write_atomic(path, lambda tmp: tmp.write_text(text))
+@dataclass
+class FileLock:
+    """A lock file as ``file_lock`` found it: held by this process, or else by ``holder`` (the pid
+    that process wrote into the file; None if it wrote none yet)."""
+
+    path: Path
+    held: bool
+    holder: int | None = None
+
+
+def _holder(f: IO[str]) -> int | None:
+    f.seek(0)
+    text = f.read().strip()
+    return int(text) if text.isdigit() else None
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike, wait: bool = True,
+              on_wait: Callable[[], None] | None = None) -> Iterator[FileLock]:
+    """Hold an exclusive lock on the file ``path`` for the block; the holder writes its pid there.
+
+    ``wait=True`` blocks until the lock is free, calling ``on_wait`` first if it has to wait.
+    ``wait=False`` tries once: when another process holds the lock, the block runs with
+    ``held=False`` and that process's pid as ``holder``.
+
+    An flock: the kernel releases it when the holder exits, killed or not, so a crash never
+    leaves a stale lock. The file itself stays (removing it would race with a new holder).
+    Without fcntl (Windows) nothing is locked and every lock counts as held.
+    """
+    path = Path(path)
+    if fcntl is None:
+        yield FileLock(path, held=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                yield FileLock(path, held=False, holder=_holder(f))
+                return
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            f.seek(0)
+            f.truncate()
+            f.write(f"{os.getpid()}\n")
+            f.flush()
+            yield FileLock(path, held=True)
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

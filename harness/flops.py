@@ -37,6 +37,11 @@ PARAM_CONVENTIONS: tuple[str, ...] = ("total", "non_embedding")
 ARCHS: tuple[str, ...] = ("gpt2", "llama")
 
 
+def shape_label(n_layer: int, d_model: int) -> str:
+    """How a shape without a ladder name is written in reports and flags: depth, then width."""
+    return f"L{n_layer}d{d_model}"
+
+
 @dataclass(frozen=True)
 class Shape:
     """Everything about a model that its parameter and FLOP counts depend on.

@@ -9,22 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from harness.config import ModelConfig, d_ff_of
 from harness.flops import Shape
-
-
-def shape_of(model_cfg: ModelConfig, vocab_size: int, seq_len: int) -> Shape:
-    return Shape(
-        arch=model_cfg.arch,
-        n_layer=model_cfg.n_layer,
-        d_model=model_cfg.d_model,
-        n_head=model_cfg.n_head,
-        d_ff=d_ff_of(model_cfg),
-        n_ctx=model_cfg.n_ctx if model_cfg.n_ctx is not None else seq_len,
-        seq_len=seq_len,
-        vocab_size=vocab_size,
-        tied=model_cfg.tie_embeddings,
-    )
 
 
 def _hf_config(shape: Shape, init_std: float):

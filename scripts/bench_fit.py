@@ -25,8 +25,8 @@ import numpy as np
 from scipy.optimize import minimize
 
 from harness.fit.laws.chinchilla import ChinchillaFit, epoch_grid
+from harness.fit.loaders import load_csv
 from harness.fit.objective import objective
-from harness.fit.points import load_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,7 @@ warmup, interleaved round by round (the order rotates) so that a noisy machine s
 
 * ``harness``: what a run does per step, harness.run.step.TrainStep (transformers GPT-2, fp32 loss,
   backward, gradient clipping at 1.0, AdamW, the cosine schedule; bf16 autocast and the compile
-  choices on CUDA), with the loss kept on the device and read every train.CHECK_EVERY steps, as
+  choices on CUDA), with the loss kept on the device and read every harness.run.losses.CHECK_EVERY steps, as
   train.py's loop reads it;
 * ``plain``: a bare nanoGPT-style loop on scripts/plain_gpt.py's model of the same shape: forward,
   loss, backward, AdamW, nothing else (no clipping, no schedule, no loss read);
@@ -43,16 +43,11 @@ from plain_gpt import PlainGPT, plain_loss, plain_param_groups  # noqa: E402
 
 from harness.config import OptimConfig, ScheduleConfig, TrainConfig  # noqa: E402
 from harness.flops import Shape, flops_per_token, param_counts  # noqa: E402
-from harness.hardware import (  # noqa: E402
-    cpu_cores,
-    cpu_model,
-    device_name,
-    peak_flops,
-    resolve_device,
-)
+from harness.hardware import device_name, resolve_device  # noqa: E402
+from harness.machine import cpu_cores, cpu_model, peak_flops  # noqa: E402
 from harness.model import forward_loss, param_groups  # noqa: E402
+from harness.run.losses import CHECK_EVERY  # noqa: E402
 from harness.run.step import TrainStep, autocast  # noqa: E402
-from harness.run.train import CHECK_EVERY  # noqa: E402
 
 
 @dataclass
@@ -226,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     (out / f"train_bench_{slug}.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = [f"# Training-step throughput: {name}", "",
              f"`{command}`, {result['when']}. harness: harness.run.step.TrainStep as a run takes it (clipping, "
-             "cosine schedule, loss read every train.CHECK_EVERY steps); plain: a bare nanoGPT-style loop "
+             "cosine schedule, loss read every losses.CHECK_EVERY steps); plain: a bare nanoGPT-style loop "
              "(scripts/plain_gpt.py: forward, loss, backward, AdamW); harness model: the harness's "
              "model in that bare loop. Medians over interleaved rounds.", "",
              f"torch {torch.__version__}, transformers {hw['transformers']}, {hw['torch_threads']} threads, "

@@ -96,7 +96,8 @@ fi
 "$PY" - "$OUT/hardware/hardware.json" "$DEVICE" <<'EOF'
 import json, platform, sys
 import torch
-from harness.hardware import cpu_cores, cpu_model, device_name, peak_flops
+from harness.hardware import device_name
+from harness.machine import cpu_cores, cpu_model, peak_flops
 out, dev = sys.argv[1], sys.argv[2]
 names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if dev == "cuda" else [device_name("cpu")]
 info = {"device": dev, "devices": names, "peak_flops_bf16": peak_flops(names[0], "bf16"),
@@ -137,7 +138,7 @@ done
 import json, statistics, sys
 from pathlib import Path
 from harness import records
-from harness.hardware import mfu
+from harness.machine import mfu
 folder, n_dev, ks = Path(sys.argv[1]), int(sys.argv[2]), [int(k) for k in sys.argv[3].split()]
 rows = []
 for k in ks:

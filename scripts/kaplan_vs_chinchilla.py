@@ -29,7 +29,7 @@ import numpy as np
 
 from harness.errors import FitInputError, InsufficientData
 from harness.fit.api import fit_points
-from harness.fit.points import load_sweep
+from harness.fit.loaders import load_sweep
 
 
 @dataclass(frozen=True)

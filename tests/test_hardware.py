@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness.hardware import device_name, peak_flops, resolve_device
+from harness.hardware import device_name, resolve_device
+from harness.machine import peak_flops
 
 
 @pytest.mark.parametrize("name,precision,tflops", [

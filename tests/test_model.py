@@ -9,7 +9,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from harness.config import ModelConfig
 from harness.flops import Shape, chinchilla_forward_terms, flops_per_token, param_counts
-from harness.model import build_model, forward_loss, param_groups, shape_of
+from harness.model import build_model, forward_loss, param_groups
 
 SHAPES = [
     Shape("gpt2", n_layer=2, d_model=64, n_head=2, d_ff=256, n_ctx=64, seq_len=64, vocab_size=256, tied=True),
@@ -35,10 +35,10 @@ def test_param_counts_match_the_built_model(shape):
     assert emb.numel() + sum(pos) == counts.embedding
 
 
-def test_shape_of_takes_defaults_from_the_config():
-    s = shape_of(ModelConfig(arch="llama", n_layer=2, d_model=64, n_head=4), vocab_size=256, seq_len=64)
+def test_a_model_configs_shape_takes_defaults_from_the_config():
+    s = ModelConfig(arch="llama", n_layer=2, d_model=64, n_head=4).shape(vocab_size=256, seq_len=64)
     assert (s.d_ff, s.n_ctx, s.tied) == (176, 64, True)
-    s = shape_of(ModelConfig(arch="gpt2", d_model=64, n_ctx=256, tie_embeddings=False), vocab_size=256, seq_len=64)
+    s = ModelConfig(arch="gpt2", d_model=64, n_ctx=256, tie_embeddings=False).shape(vocab_size=256, seq_len=64)
     assert (s.d_ff, s.n_ctx, s.seq_len, s.tied) == (256, 256, 64, False)
 
 

@@ -6,7 +6,6 @@ from harness.budget import resolve_budget
 from harness.config import ScheduleConfig
 from harness.errors import ConfigError
 from harness.flops import flops_per_token, param_counts
-from harness.model import shape_of
 from harness.schedule import lr_factor
 from tests.helpers import make_config
 
@@ -35,7 +34,7 @@ def test_constant_schedule_after_warmup():
 
 def test_token_budget_rounds_to_the_nearest_step():
     cfg = make_config(["train.tokens=200000", "data.seq_len=64", "train.batch_size=32"])
-    shape = shape_of(cfg.model, 256, 64)
+    shape = cfg.model.shape(256, 64)
     b = resolve_budget(cfg, shape)
     assert b.tokens_per_step == 2048 and b.steps == 98 and b.tokens == 98 * 2048
     assert b.warmup_steps == math.ceil(0.05 * 98)
@@ -44,7 +43,7 @@ def test_token_budget_rounds_to_the_nearest_step():
 def test_flop_budget_uses_the_chosen_convention():
     for conv in ("6ND", "chinchilla"):
         cfg = make_config(["train.flops=1e12", f"train.flops_convention={conv}"])
-        shape = shape_of(cfg.model, 256, cfg.data.seq_len)
+        shape = cfg.model.shape(256, cfg.data.seq_len)
         b = resolve_budget(cfg, shape)
         want = 1e12 / flops_per_token(shape)[conv]
         assert abs(b.tokens - want) <= b.tokens_per_step / 2
@@ -52,7 +51,7 @@ def test_flop_budget_uses_the_chosen_convention():
 
 def test_tokens_per_param_budget():
     cfg = make_config(["train.tokens_per_param=20", "train.param_convention=non_embedding"])
-    shape = shape_of(cfg.model, 256, cfg.data.seq_len)
+    shape = cfg.model.shape(256, cfg.data.seq_len)
     b = resolve_budget(cfg, shape)
     assert abs(b.tokens - 20 * param_counts(shape).non_embedding) <= b.tokens_per_step / 2
 
@@ -60,13 +59,13 @@ def test_tokens_per_param_budget():
 def test_a_budget_below_one_step_names_the_key():
     cfg = make_config(["train.tokens=100"])
     with pytest.raises(ConfigError, match=r"^train\.tokens: .*smaller than one step"):
-        resolve_budget(cfg, shape_of(cfg.model, 256, cfg.data.seq_len))
+        resolve_budget(cfg, cfg.model.shape(256, cfg.data.seq_len))
 
 
 def test_warmup_in_tokens_and_its_cap():
     cfg = make_config(["train.tokens=204800", "schedule.warmup_tokens=20480"])
-    b = resolve_budget(cfg, shape_of(cfg.model, 256, cfg.data.seq_len))
+    b = resolve_budget(cfg, cfg.model.shape(256, cfg.data.seq_len))
     assert b.warmup_steps == 10 and not b.warmup_capped
     cfg = make_config(["train.tokens=20480", "schedule.warmup_tokens=1000000"])
-    b = resolve_budget(cfg, shape_of(cfg.model, 256, cfg.data.seq_len))
+    b = resolve_budget(cfg, cfg.model.shape(256, cfg.data.seq_len))
     assert b.warmup_capped and b.warmup_steps == b.steps

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from harness.cli.common import run_main
 from harness.errors import FitInputError
 from harness.fit.annealing_paths import extend_report, keep_schedules
 from harness.fit.api import (
@@ -17,7 +18,10 @@ from harness.fit.api import (
     write_outputs,
 )
 from harness.fit.law import law_names
-from harness.fit.points import FLOP_CHOICES, PARAM_CHOICES, concat, load_any
+from harness.fit.loaders import load_any
+from harness.fit.points import concat
+from harness.flops import CONVENTIONS as FLOP_CHOICES
+from harness.flops import PARAM_CONVENTIONS as PARAM_CHOICES
 from harness.tune.fitlink import apply_tuning
 
 EPILOG = """examples:
@@ -167,14 +171,7 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        return run(argv)
-    except FitInputError as e:
-        print(f"harness-fit: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("harness-fit: interrupted", file=sys.stderr)
-        return 130
+    return run_main("harness-fit", run, argv, FitInputError)
 
 
 if __name__ == "__main__":

@@ -4,21 +4,94 @@
     harness-plan --next results/demo             # propose the next runs of a finished sweep
 
 The planner itself is the library ``harness.sweep.plan`` (its docstring lists the options);
-``harness-plan --next`` is ``harness.sweep.next_runs``.
+``harness-plan --next`` is ``harness.sweep.next_runs`` (its docstring gives the method).
 """
 
 from __future__ import annotations
 
+import json
+import math
 import sys
+from dataclasses import dataclass
+from typing import Sequence
 
-from harness.errors import SweepError
+from harness.errors import NextRunsError, SweepError
 from harness.sweep import next_runs
 from harness.sweep import plan as planner
+from harness.sweep.next_report import render, to_json
+from harness.sweep.runs_so_far import load_design
+
+USAGE = ("usage: harness-plan --next SWEEP_DIR [--k N] [--budget FLOPS] [--target a|loss@C] "
+         "[--law chinchilla|approach2] [--seed N] [--json]")
+VALUED = ("--k", "--budget", "--target", "--law", "--seed")  # options that take a value
+
+
+@dataclass(frozen=True)
+class NextArgs:
+    """``harness-plan --next``'s arguments, typed and checked."""
+
+    sweep_dir: str
+    k: int = 4
+    budget: float | None = None  # the most FLOPs (6ND) the proposed runs may spend in all
+    target: str = "a"
+    law: str | None = None
+    seed: int = 0
+    json: bool = False
+
+    def __post_init__(self) -> None:
+        if self.budget is not None and not (math.isfinite(self.budget) and self.budget > 0):
+            raise NextRunsError(f"--budget {self.budget:g}: must be a positive number of FLOPs")
+
+    @classmethod
+    def parse(cls, argv: Sequence[str]) -> NextArgs:
+        """From ``--key value`` or ``--key=value`` options and one sweep folder; NextRunsError on bad input."""
+        given: dict[str, str] = {}
+        pos: list[str] = []
+        args = list(argv)
+        while args:
+            a = args.pop(0)
+            key, eq, val = a.partition("=")
+            if key in VALUED:
+                if not eq and not args:
+                    raise NextRunsError(f"{key} needs a value; {USAGE}")
+                given[key[2:]] = val if eq else args.pop(0)
+            elif a == "--json":
+                given["json"] = "1"
+            elif a.startswith("--"):
+                raise NextRunsError(f"unknown option {a}; {USAGE}")
+            else:
+                pos.append(a)
+        if len(pos) != 1:
+            raise NextRunsError(f"--next takes one sweep folder; {USAGE}")
+        try:
+            numbers = {"k": int(given.pop("k", "4")),
+                       "budget": float(given.pop("budget")) if "budget" in given else None,
+                       "seed": int(given.pop("seed", "0"))}
+        except ValueError as e:
+            raise NextRunsError(f"--k, --budget and --seed take numbers ({e})") from None
+        return cls(pos[0], json="json" in given, target=given.get("target", "a"), law=given.get("law"), **numbers)
+
+
+def next_main(argv: Sequence[str]) -> int:
+    """``harness-plan --next ...``: returns the exit status (errors print one line)."""
+    if any(a in ("-h", "--help") for a in argv):
+        print(next_runs.__doc__)
+        return 0
+    try:
+        args = NextArgs.parse(argv)
+        design = load_design(args.sweep_dir)
+        prop = next_runs.propose(design, k=args.k, target=args.target, law=args.law, budget=args.budget,
+                                 seed=args.seed)
+    except NextRunsError as e:
+        print(f"harness-plan: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(to_json(design, prop), indent=1) if args.json else render(design, prop))
+    return 0
 
 
 def main() -> None:
     if sys.argv[1:2] == ["--next"]:
-        sys.exit(next_runs.main(sys.argv[2:]))
+        sys.exit(next_main(sys.argv[2:]))
     if any(a in ("-h", "--help") for a in sys.argv[1:]):
         print(planner.__doc__)
         return

@@ -17,7 +17,8 @@ from harness import records
 from harness.config import CONF_PACKAGE, register_configs, sweep_name_problem, to_config
 from harness.errors import ConfigError
 from harness.run.devices import current_job_num, job_device
-from harness.run.train import Log, run
+from harness.run.state import Log
+from harness.run.train import run
 from harness.shapes.resolvers import register_resolvers
 
 

@@ -17,8 +17,9 @@ import json
 import sys
 from pathlib import Path
 
+from harness.cli.common import run_main
 from harness.errors import FitInputError, TuningError
-from harness.files import write_text_atomic
+from harness.files import atomic_write_text
 from harness.tune.analysis import analyse_records, extension, load_tuning_sweep
 from harness.tune.preset import read_rule, write_preset
 from harness.tune.report import plots, render
@@ -85,7 +86,7 @@ def run(argv: list[str] | None = None) -> int:
                              n_boot=args.bootstrap, seed=args.seed)
     name = args.preset or f"tuned_{sweep.resolve().name}"
     try:
-        write_text_atomic(sweep / "tuning.json", json.dumps(result.to_json(), indent=1, allow_nan=False) + "\n")
+        atomic_write_text(sweep / "tuning.json", json.dumps(result.to_json(), indent=1, allow_nan=False) + "\n")
         preset_lines = []
         if result.law is not None:
             paths = write_preset(result, sweep, name, base=args.reference, install=args.install)
@@ -98,7 +99,7 @@ def run(argv: list[str] | None = None) -> int:
         else:
             paths = []
         figs = {} if args.no_plots else plots(result, sweep / "plots")
-        write_text_atomic(sweep / "tuning.md", render(result, figs, preset_lines))
+        atomic_write_text(sweep / "tuning.md", render(result, figs, preset_lines))
     except FitInputError as e:
         raise TuningError(str(e)) from None
     for s in result.shapes:
@@ -122,14 +123,7 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        return run(argv)
-    except TuningError as e:
-        print(f"harness-tune: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("harness-tune: interrupted", file=sys.stderr)
-        return 130
+    return run_main("harness-tune", run, argv, TuningError)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,6 @@ Reusing it takes 0.02-0.08 s (hashing the 23 MB file). Two builds gave identical
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import hashlib
 import json
@@ -70,6 +69,7 @@ import torch
 from harness.config import TextDataConfig
 from harness.data import epoch_indices
 from harness.errors import DataError
+from harness.files import atomic_write, atomic_write_text, file_lock
 
 log = logging.getLogger(__name__)
 
@@ -304,25 +304,6 @@ def _is_built(d: Path) -> bool:
     return (d / "meta.json").is_file()
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    try:
-        import fcntl
-    except ImportError:  # no flock (Windows): the atomic rename alone keeps the cache sound
-        yield
-        return
-    with open(path, "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log.info("waiting for another process building %s", path.stem)
-            fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def prepare_cache(cfg: TextDataConfig) -> Path:
     """The cache folder for this data config, built first if absent."""
     _check_settings(cfg)
@@ -333,7 +314,7 @@ def prepare_cache(cfg: TextDataConfig) -> Path:
     if _is_built(final):
         return final
     root.mkdir(parents=True, exist_ok=True)
-    with _file_lock(root / f"{fp}.lock"):
+    with file_lock(root / f"{fp}.lock", on_wait=lambda: log.info("waiting for another process building %s", fp)):
         if _is_built(final):  # another process built it while we waited
             return final
         # Under the lock, any temporary folder of this fingerprint is a killed build's leftover.
@@ -350,7 +331,8 @@ def prepare_cache(cfg: TextDataConfig) -> Path:
                                cfg.hub_path, cfg.max_documents)
             meta = build(docs, cfg, tmp)
             meta.update(fingerprint=fp, corpus=identity, build_seconds=time.perf_counter() - t0)
-            _write_json(tmp / "meta.json", meta)  # last: its presence marks a complete build
+            # Last: its presence marks a complete build.
+            atomic_write_text(tmp / "meta.json", json.dumps(meta, indent=2, sort_keys=True))
             try:
                 os.rename(tmp, final)
             except OSError:
@@ -360,13 +342,6 @@ def prepare_cache(cfg: TextDataConfig) -> Path:
             shutil.rmtree(tmp, ignore_errors=True)
     log.info("built text cache %s in %.1fs", final, meta["build_seconds"])
     return final
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def split_documents(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -398,18 +373,20 @@ def train_tokenizer(docs: list[str], vocab_size: int):
 
 def _write_tokens(tok: Any, docs: list[str], path: Path, dtype: np.dtype, eod: int) -> int:
     encode = getattr(tok, "encode_batch_fast", tok.encode_batch)  # fast: no offsets
-    n = 0
-    with open(path, "wb") as f:
-        for i in range(0, len(docs), _ENCODE_BATCH):
-            ids: list[int] = []
-            for enc in encode(docs[i:i + _ENCODE_BATCH], add_special_tokens=False):
-                ids.extend(enc.ids)
-                ids.append(eod)
-            np.asarray(ids, dtype=dtype).tofile(f)
-            n += len(ids)
-        f.flush()
-        os.fsync(f.fileno())
-    return n
+    counts: list[int] = []
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            for i in range(0, len(docs), _ENCODE_BATCH):
+                ids: list[int] = []
+                for enc in encode(docs[i:i + _ENCODE_BATCH], add_special_tokens=False):
+                    ids.extend(enc.ids)
+                    ids.append(eod)
+                np.asarray(ids, dtype=dtype).tofile(f)
+                counts.append(len(ids))
+
+    atomic_write(path, write)
+    return sum(counts)
 
 
 def build(docs: list[str], cfg: TextDataConfig, out: Path) -> dict[str, Any]:
@@ -423,7 +400,7 @@ def build(docs: list[str], cfg: TextDataConfig, out: Path) -> dict[str, Any]:
     train_docs = [docs[i] for i in train_idx]
     val_docs = [docs[i] for i in val_idx]
     tok = train_tokenizer(train_docs, cfg.vocab_size)
-    tok.save(str(out / "tokenizer.json"))
+    atomic_write(out / "tokenizer.json", lambda tmp: tok.save(str(tmp)))
     vocab = tok.get_vocab_size()
     eod = tok.token_to_id(EOD)
     dtype = np.dtype(np.uint16 if vocab <= 1 << 16 else np.uint32)

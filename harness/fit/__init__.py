@@ -8,7 +8,8 @@ from harness.errors import FitInputError, InsufficientData
 from harness.fit.api import FitReport, PredictSpec, fit_points, fit_sweep, write_outputs
 from harness.fit.law import Law, get_law, law_names, registry
 from harness.fit.laws.chinchilla import ChinchillaFit
-from harness.fit.points import Points, load_csv, load_openlm, load_sweep
+from harness.fit.loaders import load_csv, load_openlm, load_sweep
+from harness.fit.points import Points
 
 __all__ = ["FitReport", "PredictSpec", "fit_points", "fit_sweep", "write_outputs", "ChinchillaFit", "Law",
            "get_law", "law_names", "registry", "FitInputError", "InsufficientData", "Points", "load_csv",

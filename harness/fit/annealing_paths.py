@@ -14,8 +14,10 @@ import numpy as np
 
 from harness.errors import FitInputError
 from harness.fit.api import fit_points
+from harness.fit.loaders import load_sweep
+from harness.fit.lrcurves import warmup_steps
 from harness.fit.plots import plt, save
-from harness.fit.points import Points, load_sweep
+from harness.fit.points import Points
 
 PREDICTED_LABEL = "predicted final losses (annealing law)"
 
@@ -71,7 +73,7 @@ def predicted_points(fitter: Any, budgets: Sequence[float], schedule: str = "cos
         for c in budgets:
             steps = int(round(c / sf.flops_per_token / sf.tokens_per_step))
             sched = {**sf.schedule, "name": schedule}
-            warm = _warmup(sched, steps, sf.tokens_per_step)
+            warm = warmup_steps(sched, steps, sf.tokens_per_step)
             if steps < 2 or warm >= steps:
                 continue  # a budget below a step or inside the warmup has no curve to speak of
             loss = fitter.predict_final(sf.key, sched, steps, warm, sf.peak_lr)
@@ -89,16 +91,6 @@ def predicted_points(fitter: Any, budgets: Sequence[float], schedule: str = "cos
                              c_convention=c_convention, n_convention=n_convention, source=PREDICTED_LABEL)
     pts.notes.append(f"every loss is predicted by the annealing law for a {schedule} run, not measured")
     return pts, rows
-
-
-def _warmup(schedule: dict[str, Any], steps: int, tokens_per_step: float) -> int:
-    # The rule of harness/budget.py: a token warmup is a fixed number of steps, a fractional one
-    # follows the run's length.
-    if schedule.get("warmup_tokens") is not None:
-        w = math.ceil(float(schedule["warmup_tokens"]) / tokens_per_step)
-    else:
-        w = math.ceil(float(schedule.get("warmup_fraction", 0.05)) * steps)
-    return min(w, steps)
 
 
 def fit_predicted_profiles(report: Any, fitter: Any, budgets: Sequence[float], schedule: str, *,

@@ -16,13 +16,14 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from harness.errors import FitInputError, InsufficientData
-from harness.files import check_writable, write_text_atomic
+from harness.errors import FitInputError, InsufficientData, ResultsNotWritable
+from harness.files import atomic_write_text, check_writable
 from harness.fit.anchors import anchors_json
 from harness.fit.holdout import evaluate_holdout
 from harness.fit.law import Law, check_law_names, get_law, registry
+from harness.fit.loaders import load_sweep
 from harness.fit.plots import write_plots
-from harness.fit.points import Points, load_sweep
+from harness.fit.points import Points
 from harness.fit.report import write_report
 from harness.fit.results import Allocation, LawResult, Prediction, budget_key
 from harness.tune.fitlink import apply_tuning, check_weight
@@ -117,7 +118,7 @@ def result_key(r: LawResult) -> str:
     return r.law if r.dataset is None else f"{r.law}@{r.dataset}"
 
 
-def _default_laws(points: Points, by_data: bool = False) -> list[str]:
+def default_laws(points: Points, by_data: bool = False) -> list[str]:
     """The laws the points support. With several data sets and no ``by_data``, only the laws that
     fit data sets jointly: a one-data-set law would pool them (see ``_left_out``)."""
     several = len(points.datasets()) > 1
@@ -197,7 +198,7 @@ def fit_points(points: Points, laws: Sequence[str] | None = None, *, bootstrap: 
         laws = list(laws)
         check_law_names(laws, "--law")
     else:
-        laws = _default_laws(points, by_data)
+        laws = default_laws(points, by_data)
         notes += _left_out(points, by_data)
     several = len(points.datasets()) > 1
     if several and not by_data:
@@ -287,18 +288,21 @@ def output_paths(out_dir: str | Path | None, json_path: str | Path | None = None
 def check_outputs(json_path: str | Path | None = None, plots_dir: str | Path | None = None,
                   report_path: str | Path | None = None) -> None:
     """Refuse, in one line, an output path that cannot be written: before a fit runs, not after."""
-    for p in (json_path, report_path):
-        if p is not None:
-            check_writable(p)
-    if plots_dir is not None:
-        check_writable(plots_dir, is_dir=True)
+    for p, is_dir in ((json_path, False), (report_path, False), (plots_dir, True)):
+        if p is None:
+            continue
+        try:
+            check_writable(p, is_dir=is_dir)
+        except ResultsNotWritable as e:
+            # The fitter's commands report their bad inputs and outputs alike (FitInputError).
+            raise FitInputError(f"{p}: cannot write here ({e.strerror})") from None
 
 
 def write_outputs(report: FitReport, json_path: str | Path | None = None, plots_dir: str | Path | None = None,
                   report_path: str | Path | None = None) -> None:
     """Write fit.json, plots and report.md, each atomically (a reader never sees half a file)."""
     if json_path is not None:
-        write_text_atomic(json_path, json.dumps(report.to_json(), indent=1, allow_nan=False) + "\n")
+        atomic_write_text(json_path, json.dumps(report.to_json(), indent=1, allow_nan=False) + "\n")
     if plots_dir is not None or report_path is not None:
         figs = write_plots(report, plots_dir) if plots_dir is not None else {}
         if report_path is not None:

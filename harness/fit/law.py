@@ -1,7 +1,9 @@
 """The one interface every scaling law implements, and the registry that finds the laws.
 
 WHERE A NEW LAW GOES: one file ``harness/fit/laws/<name>.py`` defining one subclass of ``Law``
-whose ``name`` is ``<name>``, plus its test ``tests/test_fit_<name>.py``. Nothing else is edited:
+whose ``name`` is ``<name>``, plus its test ``tests/fit/laws/test_<name>.py`` and its example points
+in ``tests/fit/law_examples.py`` (the contract test, tests/fit/test_law_contract.py, fits every
+registered law on them and fails for a law without one). Nothing else is edited:
 the CLI's ``--law`` choices, the default selection, the sweep's check of ``sweep.fit_laws``,
 ``fit_points`` and the report all read the registry below, which lists the modules of
 ``harness.fit.laws`` (module name = law name, checked on import).
@@ -15,6 +17,7 @@ The interface (scikit-learn style)::
         can_allocate = True             # implements n_opt(c), d_opt(c), optimal_loss(c)
         pools_datasets = False          # True only for laws fitting several data sets jointly
         honours_weights = False         # True if _fit reads points.weight (else warned when set)
+        fitted_by_default = False       # True: fitted when no law is named, whatever the points
         min_points = 5                  # fewer: InsufficientData (skipped, or one-line error)
         n_params = 4                    # free parameters: n_params + 1 points at least, else refused
         bounds = {"alpha": (0, 5)}      # a parameter (or its interval) ending on a bound is warned about
@@ -24,21 +27,23 @@ The interface (scikit-learn style)::
         param_labels = {"alpha": "α"}   # readable names in tables and the headline
 
         @classmethod
-        def default_for(cls, points):   # fitted when no law is named and this says True
-            return True
+        def default_for(cls, points):   # instead of the flag: fitted when no law is named and this says True
+            return len(points) > 10
 
         def __init__(self, n_bootstrap=0, ci_level=0.95, seed=0, my_setting=1.0):
             super().__init__(n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed)
-            self.my_setting = my_setting   # settings only: no work, no data
+            self.my_setting = my_setting   # settings only, stored as given: no work, no data
 
         def _fit(self, points):       # called by Law.fit after the shared input checks
             ...                       # set self.params_, self.ci_, self.objective_, self.converged_,
                                       # self.details_; append to self.warnings_
 
-    Law.fit(points) -> self. It refuses points with several data sets unless ``pools_datasets``
-    (``points.require_one_dataset``), checks ``min_points``/``n_params``, calls ``_fit``, then
-    adds warnings for under-determined fits (one distinct N or D, a parameter at its bound,
-    non-convergence). Learned attributes, alike on every law:
+    ``get_params()`` returns the constructor's settings by name, as given (so every setting is
+    stored under its parameter's name, unchanged). Law.fit(points) -> self. It refuses points with
+    several data sets unless ``pools_datasets`` (``points.require_one_dataset``), checks
+    ``min_points``/``n_params``, calls ``_fit``, then adds warnings for under-determined fits (one
+    distinct N or D, a parameter at its bound, non-convergence). Learned attributes, alike on every
+    law, exist only once fitted:
         params_ (dict[str, float]), ci_ (dict[str, [lo, hi]]), objective_ (float | None),
         converged_ (bool), warnings_ (list[str]), n_points_ (int), details_ (dict),
         c_convention_ (the FLOP convention of every C the law reads or reports).
@@ -57,6 +62,7 @@ The interface (scikit-learn style)::
 from __future__ import annotations
 
 import importlib
+import inspect
 import math
 import pkgutil
 from functools import lru_cache
@@ -109,16 +115,25 @@ class Law:
     # Whether _fit reads ``points.weight`` (a law that does not is warned about when weights are set).
     honours_weights: ClassVar[bool] = False
 
+    # Whether ``default_for`` says yes whatever the points (a law that depends on them overrides it).
+    fitted_by_default: ClassVar[bool] = False
+
     def __init__(self, n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0) -> None:
         self.n_bootstrap = n_bootstrap
         self.ci_level = ci_level
         self.seed = seed
 
+    def get_params(self) -> dict[str, Any]:
+        """The settings this law was made with, by constructor parameter name (scikit-learn's
+        ``get_params``): ``type(law)(**law.get_params())`` makes the same unfitted law."""
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {p: getattr(self, p) for p in names}
+
     # -- selection ---------------------------------------------------------------------------
     @classmethod
     def default_for(cls, points: Points) -> bool:
         """Whether ``fit_points`` fits this law when no law is named (what the points support)."""
-        return False
+        return cls.fitted_by_default
 
     # -- fitting -----------------------------------------------------------------------------
     # Set on an instance only by a pooling law that fits this one as a step (e.g. for its starts).

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from harness.budget import uncapped_warmup_steps
 from harness.config import ScheduleConfig
 from harness.schedule import lr_factor
 
@@ -29,7 +30,7 @@ class RunCurve:
 
     run_id: str
     shape_key: str  # the model's shape as canonical JSON: runs of one shape share it across sweeps
-    shape_label: str  # short, readable (d48L2)
+    shape_label: str  # short, readable (L2d48, as the sweep's and the tuner's labels)
     n: float
     data_key: str
     steps: int
@@ -103,21 +104,22 @@ def shape_key(shape: Mapping[str, Any]) -> str:
 
 def shape_label(shape: Mapping[str, Any], n: float) -> str:
     if "d_model" in shape and "n_layer" in shape:
-        return f"d{shape['d_model']}L{shape['n_layer']}"
+        return f"L{shape['n_layer']}d{shape['d_model']}"
     return f"N={n:.3g}"
 
 
-def _warmup_steps(rec: Any, tokens_per_step: float) -> int:
+def warmup_steps(schedule: Mapping[str, Any] | ScheduleConfig, steps: int, tokens_per_step: float) -> int:
+    """The warmup in steps of a run of ``steps`` steps, by harness/budget.py's one rule."""
+    return min(uncapped_warmup_steps(schedule_config(schedule), int(steps), tokens_per_step), int(steps))
+
+
+def _record_warmup(rec: Any, tokens_per_step: float) -> int:
     w = (rec.extra or {}).get("warmup_steps") if isinstance(getattr(rec, "extra", None), dict) else None
     if isinstance(w, int):
         return w
-    # Records written before extra.warmup_steps existed: the rule of harness/budget.py.
+    # Records written before extra.warmup_steps existed.
     sched = rec.config.get("schedule", {}) if isinstance(rec.config, dict) else {}
-    if sched.get("warmup_tokens") is not None:
-        w = math.ceil(float(sched["warmup_tokens"]) / tokens_per_step)
-    else:
-        w = math.ceil(float(sched.get("warmup_fraction", 0.05)) * rec.steps)
-    return min(int(w), int(rec.steps))
+    return warmup_steps(sched, rec.steps, tokens_per_step)
 
 
 def run_curve(rec: Any, n: float, flops: str, data_key: str, eval_subset: bool) -> RunCurve | None:
@@ -134,7 +136,7 @@ def run_curve(rec: Any, n: float, flops: str, data_key: str, eval_subset: bool) 
     steps_arr = np.array([p.step for p in pts], dtype=int)
     return RunCurve(
         run_id=rec.run_id, shape_key=shape_key(rec.shape), shape_label=shape_label(rec.shape, n), n=n,
-        data_key=data_key, steps=int(rec.steps), warmup_steps=_warmup_steps(rec, tps), peak_lr=float(optim["lr"]),
+        data_key=data_key, steps=int(rec.steps), warmup_steps=_record_warmup(rec, tps), peak_lr=float(optim["lr"]),
         schedule=dict(sched), tokens_per_step=tps, flops_per_token=float(rec.flops[flops]) / float(rec.tokens),
         eval_steps=steps_arr, eval_loss=np.array([p.val_loss for p in pts], dtype=float),
         # With a subset for intermediate evaluations only the final point saw the whole set.

@@ -35,92 +35,123 @@ class BatchResult:
     n_evals: int  # batched evaluations (each over the rows still active)
 
 
+@dataclass
+class _Memory:
+    """Each row's last m curvature pairs (s, y) for the two-loop recursion; slot 0 is the newest."""
+
+    s: np.ndarray  # (S, m, P)
+    y: np.ndarray  # (S, m, P)
+    rho: np.ndarray  # (S, m): 1 / (s·y); 0 marks an empty slot, so it drops out of the recursion
+    gamma: np.ndarray  # (S,): the initial Hessian's scale, s·y / y·y of the newest pair
+
+    @classmethod
+    def empty(cls, S: int, m: int, P: int) -> "_Memory":
+        return cls(s=np.zeros((S, m, P)), y=np.zeros((S, m, P)), rho=np.zeros((S, m)), gamma=np.ones(S))
+
+    def direction(self, act: np.ndarray, ga: np.ndarray) -> np.ndarray:
+        """-H g for the active rows, by the two-loop recursion."""
+        m = self.rho.shape[1]
+        q = ga.copy()
+        alphas = np.zeros((act.size, m))
+        for j in range(m):
+            alphas[:, j] = self.rho[act, j] * np.einsum("sp,sp->s", self.s[act, j], q)
+            q -= alphas[:, j:j + 1] * self.y[act, j]
+        r = self.gamma[act, None] * q
+        for j in range(m - 1, -1, -1):
+            beta = self.rho[act, j] * np.einsum("sp,sp->s", self.y[act, j], r)
+            r += self.s[act, j] * (alphas[:, j] - beta)[:, None]
+        return -r
+
+    def push(self, rows: np.ndarray, sv: np.ndarray, yv: np.ndarray) -> None:
+        """Add a step's pair to the rows whose curvature s·y is positive enough to keep H positive definite."""
+        sy = np.einsum("sp,sp->s", sv, yv)
+        yy = np.einsum("sp,sp->s", yv, yv)
+        keep = (sy > 1e-12 * yy) & (yy > 0)
+        upd = rows[keep]
+        self.s[upd] = np.roll(self.s[upd], 1, axis=1)
+        self.y[upd] = np.roll(self.y[upd], 1, axis=1)
+        self.rho[upd] = np.roll(self.rho[upd], 1, axis=1)
+        self.s[upd, 0] = sv[keep]
+        self.y[upd, 0] = yv[keep]
+        self.rho[upd, 0] = 1.0 / sy[keep]
+        self.gamma[upd] = sy[keep] / yy[keep]
+
+
+def _descent(mem: _Memory, act: np.ndarray, ga: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Search direction, its slope g·d, and the first trial step of every active row."""
+    d = mem.direction(act, ga)
+    slope = np.einsum("sp,sp->s", ga, d)
+    # Lost descent (a bad curvature history): restart that row from steepest descent.
+    bad = ~(slope < 0)
+    if bad.any():
+        d[bad] = -ga[bad]
+        mem.rho[act[bad]] = 0.0
+        slope[bad] = -np.einsum("sp,sp->s", ga[bad], ga[bad])
+    fresh = mem.rho[act].max(axis=1) == 0
+    # Without curvature information the first step is scaled to unit length, as scipy does.
+    with np.errstate(over="ignore"):
+        # A start far off in the grid can have a direction whose norm overflows: its step is 0,
+        # the row fails its line search and drops out, as it should.
+        norm = np.linalg.norm(d, axis=1)
+    step = np.where(fresh, 1.0 / np.maximum(norm, 1e-300), 1.0)
+    return d, slope, np.minimum(step, 1.0)
+
+
+def _backtrack(fun: BatchFun, xa: np.ndarray, act: np.ndarray, d: np.ndarray, step: np.ndarray,
+               f_old: np.ndarray, slope: np.ndarray, c1: float,
+               max_backtrack: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Armijo backtracking from the active rows' points ``xa``: (x, f, g) where accepted, which rows
+    failed, and the batched evaluations used."""
+    x_new = xa.copy()
+    f_new = np.full(act.size, np.inf)
+    g_new = np.zeros(xa.shape)
+    pending = np.arange(act.size)
+    n_evals = 0
+    for _bt in range(max_backtrack):
+        if pending.size == 0:
+            break
+        trial = xa[pending] + step[pending, None] * d[pending]
+        with np.errstate(over="ignore", invalid="ignore"):
+            # Overlong trial steps can overflow; they come back non-finite and are rejected.
+            ft, gt = fun(trial, act[pending])
+        n_evals += 1
+        ok = np.isfinite(ft) & (ft <= f_old[pending] + c1 * step[pending] * slope[pending])
+        good = pending[ok]
+        x_new[good], f_new[good], g_new[good] = trial[ok], ft[ok], gt[ok]
+        pending = pending[~ok]
+        step[pending] *= 0.5
+    failed = np.zeros(act.size, dtype=bool)
+    failed[pending] = True
+    return x_new, f_new, g_new, failed, n_evals
+
+
 def batched_lbfgs(fun: BatchFun, x0: np.ndarray, *, m: int = 10, max_iter: int = 1000,
                   ftol: float = SCIPY_FTOL, gtol: float = SCIPY_GTOL, max_backtrack: int = 40,
                   c1: float = 1e-4) -> BatchResult:
     x = np.array(x0, dtype=float, copy=True)
     S, P = x.shape
-    rows = np.arange(S)
-    f, g = fun(x, rows)
+    f, g = fun(x, np.arange(S))
     n_evals = 1
-    s_hist = np.zeros((S, m, P))
-    y_hist = np.zeros((S, m, P))
-    rho = np.zeros((S, m))  # 0 marks an empty slot, so it drops out of the two-loop recursion
-    gamma = np.ones(S)
+    mem = _Memory.empty(S, m, P)
     n_iter = np.zeros(S, dtype=int)
-    converged = np.zeros(S, dtype=bool)
     done = ~np.isfinite(f) | (np.abs(g).max(axis=1) <= gtol)
-    converged |= np.isfinite(f) & done
-
+    converged = np.isfinite(f) & done
     for _ in range(max_iter):
         act = np.flatnonzero(~done)
         if act.size == 0:
             break
-        ga = g[act]
-        # Two-loop recursion; slot 0 is the newest pair.
-        q = ga.copy()
-        alphas = np.zeros((act.size, m))
-        for j in range(m):
-            alphas[:, j] = rho[act, j] * np.einsum("sp,sp->s", s_hist[act, j], q)
-            q -= alphas[:, j:j + 1] * y_hist[act, j]
-        r = gamma[act, None] * q
-        for j in range(m - 1, -1, -1):
-            beta = rho[act, j] * np.einsum("sp,sp->s", y_hist[act, j], r)
-            r += s_hist[act, j] * (alphas[:, j] - beta)[:, None]
-        d = -r
-        slope = np.einsum("sp,sp->s", ga, d)
-        # Lost descent (a bad curvature history): restart that row from steepest descent.
-        bad = ~(slope < 0)
-        if bad.any():
-            d[bad] = -ga[bad]
-            rho[act[bad]] = 0.0
-            slope[bad] = -np.einsum("sp,sp->s", ga[bad], ga[bad])
-        fresh = rho[act].max(axis=1) == 0
-        # Without curvature information the first step is scaled to unit length, as scipy does.
-        with np.errstate(over="ignore"):
-            # A start far off in the grid can have a direction whose norm overflows: its step is 0,
-            # the row fails its line search and drops out, as it should.
-            norm = np.linalg.norm(d, axis=1)
-        step = np.where(fresh, 1.0 / np.maximum(norm, 1e-300), 1.0)
-        step = np.minimum(step, 1.0)
+        d, slope, step = _descent(mem, act, g[act])
         f_old = f[act]
-        x_new = x[act].copy()
-        f_new = np.full(act.size, np.inf)
-        g_new = np.zeros((act.size, P))
-        pending = np.arange(act.size)
-        for _bt in range(max_backtrack):
-            if pending.size == 0:
-                break
-            trial = x[act[pending]] + step[pending, None] * d[pending]
-            with np.errstate(over="ignore", invalid="ignore"):
-                # Overlong trial steps can overflow; they come back non-finite and are rejected.
-                ft, gt = fun(trial, act[pending])
-            n_evals += 1
-            ok = np.isfinite(ft) & (ft <= f_old[pending] + c1 * step[pending] * slope[pending])
-            good = pending[ok]
-            x_new[good], f_new[good], g_new[good] = trial[ok], ft[ok], gt[ok]
-            pending = pending[~ok]
-            step[pending] *= 0.5
-        failed = np.zeros(act.size, dtype=bool)
-        failed[pending] = True
+        x_new, f_new, g_new, failed, evals = _backtrack(fun, x[act], act, d, step, f_old, slope, c1, max_backtrack)
+        n_evals += evals
         acc = ~failed
         ia = act[acc]
         sv = x_new[acc] - x[ia]
         yv = g_new[acc] - g[ia]
-        sy = np.einsum("sp,sp->s", sv, yv)
         rel = (f_old[acc] - f_new[acc]) / np.maximum(np.maximum(np.abs(f_old[acc]), np.abs(f_new[acc])), 1.0)
         x[ia], f[ia], g[ia] = x_new[acc], f_new[acc], g_new[acc]
         n_iter[act] += 1
-        yy = np.einsum("sp,sp->s", yv, yv)
-        keep = (sy > 1e-12 * yy) & (yy > 0)
-        upd = ia[keep]
-        s_hist[upd] = np.roll(s_hist[upd], 1, axis=1)
-        y_hist[upd] = np.roll(y_hist[upd], 1, axis=1)
-        rho[upd] = np.roll(rho[upd], 1, axis=1)
-        s_hist[upd, 0] = sv[keep]
-        y_hist[upd, 0] = yv[keep]
-        rho[upd, 0] = 1.0 / sy[keep]
-        gamma[upd] = sy[keep] / yy[keep]
+        mem.push(ia, sv, yv)
         conv = (rel <= ftol) | (np.abs(g[ia]).max(axis=1) <= gtol)
         converged[ia[conv]] = True
         done[ia[conv]] = True

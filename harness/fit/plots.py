@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.files import write_atomic
+from harness.files import atomic_write
 from harness.fit.anchors import EPOCH, HOFFMANN, KAPLAN
 
 # Kaplan et al. 2020, section 6.1: N_opt = 1.3e9 (C / PF-day)^0.73, one PF-day = 8.64e19 FLOP.
@@ -29,7 +29,7 @@ def plt():
 
 def save(fig: Any, out: Path, name: str) -> str:
     for ext in ("png", "svg"):
-        write_atomic(out / f"{name}.{ext}", lambda tmp, ext=ext: fig.savefig(tmp, format=ext, dpi=130, bbox_inches="tight"))
+        atomic_write(out / f"{name}.{ext}", lambda tmp, ext=ext: fig.savefig(tmp, format=ext, dpi=130, bbox_inches="tight"))
     plt().close(fig)
     return f"{name}.png"
 

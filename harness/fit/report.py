@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.files import write_text_atomic
+from harness.files import atomic_write_text
 from harness.fit.law import get_law
 from harness.fit.section import fmt, inside
 from harness.tune.fitlink import report_section
@@ -48,4 +48,4 @@ def render_markdown(report: Any, figs: dict[str, str] | None = None, plots_rel: 
 
 
 def write_report(report: Any, path: str | Path, figs: dict[str, str] | None = None, plots_rel: str = "plots") -> Path:
-    return write_text_atomic(path, render_markdown(report, figs, plots_rel))
+    return atomic_write_text(path, render_markdown(report, figs, plots_rel))

@@ -15,7 +15,8 @@ A constant schedule has branches too, with no cooldown: the shorter run IS the t
 step, so its branch costs one evaluation (Kaplan et al.'s reading of every budget off one long
 run, with each point a record of its own).
 
-This module plans the forks from the config; harness/run/train.py trains the trunk and writes them.
+This module plans the forks from the config; as harness/run/train.py trains the trunk,
+harness/run/forks.py keeps the branches' curves and writes their checkpoints.
 """
 
 from __future__ import annotations

@@ -14,11 +14,11 @@ With one GPU, no GPU, or an explicit device, nothing changes: the run uses what 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 import time
 from pathlib import Path
 from typing import Callable, Iterator
+
+from harness.files import file_lock
 
 
 def visible_gpus() -> int:
@@ -46,22 +46,14 @@ def slot_order(job_num: int, n_gpus: int, runs_per_gpu: int) -> list[tuple[int, 
 def gpu_slot(lock_dir: Path, job_num: int, n_gpus: int, runs_per_gpu: int, poll_seconds: float = 1.0,
              log: Callable[[str], None] | None = None) -> Iterator[int]:
     """Hold a (gpu, slot) lock for the duration of the block; yields the GPU index."""
-    lock_dir.mkdir(parents=True, exist_ok=True)
     waited = False
     while True:
         for gpu, slot in slot_order(job_num, n_gpus, runs_per_gpu):
-            fd = os.open(lock_dir / f"{gpu}.{slot}.lock", os.O_CREAT | os.O_RDWR, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                continue
-            try:
+            with file_lock(lock_dir / f"{gpu}.{slot}.lock", wait=False) as lock:
+                if not lock.held:
+                    continue
                 yield gpu
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
-            return
+                return
         if not waited and log is not None:
             log(f"job {job_num}: all {n_gpus * runs_per_gpu} GPU slots busy; waiting for one")
         waited = True

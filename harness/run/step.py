@@ -26,7 +26,7 @@ import torch
 
 from harness.config import OptimConfig, ScheduleConfig, TrainConfig
 from harness.flops import Shape
-from harness.model import build_model, forward_loss, param_groups, shape_of  # noqa: F401 (shape_of: for the planner)
+from harness.model import build_model, forward_loss, param_groups
 from harness.schedule import lr_factor
 
 

@@ -49,9 +49,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from harness.config import ModelConfig, d_ff_of
+from harness.config import ModelConfig
 from harness.errors import DesignError
-from harness.flops import Shape, param_counts
+from harness.flops import param_counts
 from harness.shapes.ladder import DENSE, Rung, by_name, dense_by_name
 
 
@@ -139,9 +139,8 @@ def rung_of(name: str) -> Rung:
 
 def shape_counts(r: Rung, arch: str, vocab_size: int, seq_len: int, tied: bool = True):
     """The rung's parameter counts (harness.flops.ParamCounts) for a data set's vocabulary and context."""
-    d_ff = d_ff_of(ModelConfig(arch=arch, n_layer=r.n_layer, d_model=r.d_model, n_head=r.n_head))
-    return param_counts(Shape(arch=arch, n_layer=r.n_layer, d_model=r.d_model, n_head=r.n_head, d_ff=d_ff,
-                              n_ctx=seq_len, seq_len=seq_len, vocab_size=vocab_size, tied=tied))
+    model = ModelConfig(arch=arch, n_layer=r.n_layer, d_model=r.d_model, n_head=r.n_head, tie_embeddings=tied)
+    return param_counts(model.shape(vocab_size, seq_len))
 
 
 def shapes_around(n_opt: float, span: float, n_of: Callable[[Rung], float],

@@ -30,8 +30,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from harness.config import ModelConfig, d_ff_of
-from harness.flops import Shape, param_counts
+from harness.config import ModelConfig
+from harness.flops import param_counts
 
 N_REF = 1e5
 
@@ -43,9 +43,7 @@ def non_embedding_params(model: Any) -> int:
 
     if isinstance(model, DictConfig):
         model = ModelConfig(**OmegaConf.to_container(model, resolve=True))
-    shape = Shape(arch=model.arch, n_layer=model.n_layer, d_model=model.d_model, n_head=model.n_head,
-                  d_ff=d_ff_of(model), n_ctx=1, seq_len=1, vocab_size=2, tied=model.tie_embeddings)
-    return param_counts(shape).non_embedding
+    return param_counts(model.shape(vocab_size=2, seq_len=1)).non_embedding
 
 
 def lr_rule(n: float, lr_ref: float, lr_exp: float) -> float:

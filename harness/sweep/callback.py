@@ -30,17 +30,14 @@ from harness.config import to_config
 from harness.errors import FitInputError, InsufficientData, SweepError
 from harness.fit.api import fit_sweep
 from harness.run.branches import branch_config
-from harness.sweep.expand import check_fit_settings, jobs_of
+from harness.sweep.expand import jobs_of
+from harness.sweep.fit_settings import FitSettings
 from harness.sweep.orphans import die_with_parent
+from harness.sweep.units import si
 
 
 def _fmt_si(x: float | None) -> str:
-    if x is None:
-        return "-"
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(x) >= scale:
-            return f"{x / scale:.3g}{unit}"
-    return f"{x:.3g}"
+    return "-" if x is None else si(x)
 
 
 def _bar(k: int, n: int, width: int = 20) -> str:
@@ -61,12 +58,12 @@ def _task_cfg(config: DictConfig):
     return to_config(cfg)
 
 
-def _refuse_bad_fit_settings(config: DictConfig) -> None:
-    """Stop the multirun before any job on fit settings the end-of-sweep fit would skip after hours
-    of training (``check_fit_settings``). Hydra turns an exception raised in a callback into a
-    warning and goes on, so this exits instead."""
+def _refuse_bad_fit_settings(config: DictConfig) -> FitSettings | None:
+    """The end-of-sweep fit's settings; on ones it would skip after hours of training, stop the
+    multirun before any job. Hydra turns an exception raised in a callback into a warning and goes
+    on, so this exits instead."""
     try:
-        check_fit_settings(config)
+        return FitSettings.of(config)
     except SweepError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
@@ -79,13 +76,14 @@ class SweepCallback(Callback):
         self.plan_errors: list[str] = []
         self.started_at: str = ""
         self.t0 = 0.0
+        self.fit_settings: FitSettings | None = None  # read when the multirun starts, used when it ends
 
     # -- launching process ------------------------------------------------------------------
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
 
         self.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.t0 = time.perf_counter()
-        _refuse_bad_fit_settings(config)
+        self.fit_settings = _refuse_bad_fit_settings(config)
         try:
             jobs = jobs_of(config, list(config.hydra.overrides.task))
         except Exception as e:  # the sweeper will report the same problem its own way
@@ -162,13 +160,13 @@ class SweepCallback(Callback):
             time.sleep(1.0)
 
     def _fit(self, config: DictConfig, sweep_dir: Path) -> None:
-        sw = config.sweep
         t0 = time.perf_counter()
         try:
-            report = fit_sweep(sweep_dir, laws=list(sw.fit_laws) or None, bootstrap=int(sw.fit_bootstrap),
-                               holdout=int(sw.fit_holdout), params=str(sw.fit_params), flops=str(sw.fit_flops),
-                               tuning=sw.get("fit_tuning"), undertuned_weight=sw.get("fit_undertuned_weight"))
-        except (FitInputError, InsufficientData) as e:
+            fs = self.fit_settings or FitSettings.from_sweep(config.sweep)
+            report = fit_sweep(sweep_dir, laws=list(fs.laws) or None, bootstrap=fs.bootstrap, holdout=fs.holdout,
+                               params=fs.params, flops=fs.flops, tuning=fs.tuning,
+                               undertuned_weight=fs.undertuned_weight)
+        except (FitInputError, InsufficientData, SweepError) as e:
             print(f"fit: skipped ({e})", flush=True)
             return
         except Exception as e:  # the records are intact; a fit problem must not look like a lost sweep

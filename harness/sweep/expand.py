@@ -11,20 +11,16 @@ what every launcher calls to build a job.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
 from harness.config import CONF_PACKAGE, Config, register_configs, to_config
-from harness.errors import ConfigError, FitInputError, SweepError
-from harness.fit.law import check_law_names
+from harness.errors import ConfigError, SweepError
 from harness.shapes import design
 from harness.shapes.resolvers import register_resolvers
-from harness.tune.fitlink import check_weight
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
-
-
 
 
 @dataclass
@@ -135,25 +131,7 @@ def expand(args: Sequence[str], select=None) -> tuple[DictConfig, list[Job]]:
         raise SweepError(_first_line(e)) from None
 
 
-def check_fit_settings(master: Any) -> None:
-    """Refuse, before anything trains, end-of-sweep fit settings the fit would only skip hours later:
-    a law name in sweep.fit_laws that is no law, or an unusable sweep.fit_undertuned_weight."""
-    sw = master.get("sweep") if master is not None else None
-    if sw is None:
-        return
-    try:
-        laws = list(sw.get("fit_laws") or [])
-        if laws:  # the law registry imports every law: only when there is a name to check
-            check_law_names(laws, "sweep.fit_laws")
-        check_weight(sw.get("fit_undertuned_weight"), sw.get("fit_tuning"), "sweep.fit_undertuned_weight")
-    except FitInputError as e:
-        raise SweepError(str(e)) from None
-
-
 def _first_line(e: BaseException) -> str:
     lines = [ln for ln in str(e).strip().splitlines() if ln.strip()]
     return " ".join(lines[:2]) if lines else type(e).__name__
 
-
-def job_summary(job: Job) -> dict[str, Any]:
-    return {"num": job.num, "overrides": job.overrides}

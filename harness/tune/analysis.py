@@ -26,6 +26,7 @@ import numpy as np
 
 from harness import records
 from harness.errors import TuningError
+from harness.flops import shape_label
 
 N_REF = 1e5  # the rule's reference size, as harness/shapes/rules.py
 SCHEMA = "harness-tuning/1"
@@ -253,7 +254,7 @@ def fit_power_law(shapes: Sequence[ShapeTuning], draws: dict[str, np.ndarray | N
 def _group_key(rec: Any) -> tuple[str, tuple]:
     cfg = rec.config or {}
     m = cfg.get("model", {})
-    name = m.get("name") or f"L{m.get('n_layer')}d{m.get('d_model')}"
+    name = m.get("name") or shape_label(m.get("n_layer"), m.get("d_model"))
     opt, tr = cfg.get("optim", {}), cfg.get("train", {})
     # Everything that can move the optimum besides lr: runs differing in it are separate curves.
     setting = (tuple(sorted((rec.shape or {}).items())), rec.tokens, tr.get("batch_size"), opt.get("beta2"),

@@ -20,6 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from harness.errors import SweepError, TuningError
+from harness.flops import shape_label
 from harness.tune.analysis import TuningResult, load_result
 
 
@@ -87,7 +88,7 @@ def flag_records(result: TuningResult, recs: Sequence[Any], threshold: float = 0
         if getattr(r, "status", "completed") != "completed" or not r.config or not r.params:
             continue
         m = r.config.get("model", {})
-        name = m.get("name") or f"L{m.get('n_layer')}d{m.get('d_model')}"
+        name = m.get("name") or shape_label(m.get("n_layer"), m.get("d_model"))
         out.append(judge(result, r.run_id, name, float(r.params["non_embedding"]), float(r.config["optim"]["lr"]),
                          threshold, max_ratio))
     return out

@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 
 from harness.errors import TuningError
-from harness.files import write_text_atomic
+from harness.files import atomic_write_text
 from harness.tune.analysis import TuningResult
 
 # The rule's lr line: ${hp.lr:${model},<lr_ref>,<lr_exp>}
@@ -106,5 +106,5 @@ def write_preset(result: TuningResult, sweep_dir: Path, name: str, base: str = "
         paths.append(conf_root().joinpath(*PRESETS_DIR, f"{name}.yaml"))
     for p in paths:
         p.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(p, text)
+        atomic_write_text(p, text)
     return paths

@@ -81,12 +81,9 @@ def plots(result: TuningResult, plots_dir: Path) -> dict[str, str]:
             xs = np.linspace(math.log(ok[0].lr), math.log(ok[-1].lr), 60)
             ax.plot(np.exp(xs), s.loss_opt + s.curvature * (xs - math.log(s.lr_opt)) ** 2, "-", color=col, lw=1)
             ax.plot([s.lr_opt], [s.loss_opt], "*", color=col, ms=12)
-    ax.set_xscale("log")
-    ax.set_xlabel("peak learning rate")
-    ax.set_ylabel("final validation loss (nats/token)")
-    ax.set_title("loss vs lr per shape, with the fitted parabolas (★ lr*)")
-    ax.legend(fontsize=7)
-    figs["loss vs lr"] = _save(fig, plots_dir / "loss_vs_lr.png")
+    figs["loss vs lr"] = _finish(fig, ax, plots_dir / "loss_vs_lr.png", "peak learning rate",
+                                 "final validation loss (nats/token)",
+                                 "loss vs lr per shape, with the fitted parabolas (★ lr*)", legend_size=7)
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for s in result.shapes:
         lo, hi = s.lr_ci
@@ -100,14 +97,20 @@ def plots(result: TuningResult, plots_dir: Path) -> dict[str, str]:
     if ref:
         ax.plot(ns, ref["lr_ref"] * (ns / N_REF) ** ref["lr_exp"], "--", color="gray",
                 label=f"reference rule: {ref['lr_ref']:.3g}·(N/1e5)^{ref['lr_exp']:.3g}")
-    ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("N (non-embedding parameters)")
-    ax.set_ylabel("lr*")
-    ax.set_title("tuned learning rate against size (▲ optimum at the grid's edge)")
-    ax.legend(fontsize=8)
-    figs["lr* vs N"] = _save(fig, plots_dir / "lr_vs_n.png")
+    figs["lr* vs N"] = _finish(fig, ax, plots_dir / "lr_vs_n.png", "N (non-embedding parameters)", "lr*",
+                               "tuned learning rate against size (▲ optimum at the grid's edge)", legend_size=8)
     return figs
+
+
+def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, title: str, legend_size: int) -> str:
+    """Label a plot whose x axis is logarithmic, then save it (``_save``)."""
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=legend_size)
+    return _save(fig, path)
 
 
 def _save(fig, path: Path) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.fit.api import fit_points
-from harness.fit.points import load_sweep
+from harness.fit import load_sweep
 
 HERE = Path(__file__).resolve().parent
 ROUNDS = ("first", "proposed", "by_hand_shape", "by_hand_budget")

@@ -48,7 +48,7 @@ def test_a_sweeps_points_do_not_depend_on_its_record_file_names(tmp_path):
     import shutil
 
     from harness import records
-    from harness.fit.points import load_sweep
+    from harness.fit.loaders import load_sweep
 
     src = Path(__file__).resolve().parents[2] / "results" / "demo"
     a, b = tmp_path / "a", tmp_path / "b"
@@ -66,7 +66,7 @@ def test_an_interval_from_a_few_surviving_resamples_is_flagged():
     # results/synthetic_adaptive_cpu/first: two of three IsoFLOP minima sit at the largest shape, so
     # most resamples of approach 2 lose a bracketed minimum; the 8 that survive give [0.902, 0.902].
     from harness.fit.api import fit_points
-    from harness.fit.points import load_sweep
+    from harness.fit.loaders import load_sweep
 
     sweep = Path(__file__).resolve().parents[2] / "results" / "synthetic_adaptive_cpu" / "first"
     rep = fit_points(load_sweep(sweep), ["approach2"], bootstrap=200)

@@ -13,15 +13,9 @@ import numpy as np
 import pytest
 
 from harness.errors import FitInputError
-from harness.fit.points import (
-    Points,
-    concat,
-    data_label,
-    disambiguate,
-    load_csv,
-    load_openlm,
-    load_sweep,
-)
+from harness.fit.datalabels import data_label, disambiguate
+from harness.fit.loaders import load_csv, load_openlm, load_sweep
+from harness.fit.points import Points, concat
 from harness.records import CurvePoint, RunRecord, write_record
 
 ELTEC = {"kind": "text", "paths": ["../shared/data/eltec_eng/eltec_eng.jsonl.gz"], "hub_path": None,

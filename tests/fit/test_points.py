@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from harness.cli.fit import main
-from harness.fit.points import Points, concat, load_csv, load_sweep
+from harness.fit.loaders import load_csv, load_sweep
+from harness.fit.points import Points, concat
 from harness.records import CurvePoint, RunRecord, write_record
 
 

@@ -166,21 +166,24 @@ def test_cli_refuses_ignored_options(tmp_path, capsys, args, needle):
     assert len(err) == 1 and needle in err[0]
 
 
-def test_fit_laws_typo_stops_the_sweep_before_it_trains(capsys):
+def _multirun_start(sweep: dict) -> list[str]:
+    """The multirun callback's start on a config holding only ``sweep``: its plan errors once the
+    fit settings passed (with no Hydra section to plan from, planning fails and says so)."""
     from omegaconf import OmegaConf
 
-    from harness.errors import SweepError
-    from harness.sweep.callback import _refuse_bad_fit_settings
-    from harness.sweep.expand import check_fit_settings
+    from harness.sweep.callback import SweepCallback
 
-    cfg = OmegaConf.create({"sweep": {"fit_laws": ["chinchilla", "chinchila"]}})
+    cb = SweepCallback()
+    cb.on_multirun_start(OmegaConf.create({"sweep": sweep}))
+    return cb.plan_errors
+
+
+def test_fit_laws_typo_stops_the_sweep_before_it_trains(capsys):
     with pytest.raises(SystemExit) as e:
-        _refuse_bad_fit_settings(cfg)
+        _multirun_start({"fit_laws": ["chinchilla", "chinchila"]})
     assert e.value.code == 2
     assert "sweep.fit_laws: unknown law 'chinchila'; choose from" in capsys.readouterr().err
-    with pytest.raises(SweepError, match="unknown law 'chinchila'"):
-        check_fit_settings(cfg)
-    _refuse_bad_fit_settings(OmegaConf.create({"sweep": {"fit_laws": ["chinchilla", "kaplan"]}}))
+    assert _multirun_start({"fit_laws": ["chinchilla", "kaplan"]}) == ["Missing key hydra"]
 
 
 @pytest.mark.parametrize("sweep, needle", [
@@ -188,19 +191,10 @@ def test_fit_laws_typo_stops_the_sweep_before_it_trains(capsys):
     ({"fit_undertuned_weight": 1.5, "fit_tuning": "results/x"}, "sweep.fit_undertuned_weight 1.5: the weight"),
 ])
 def test_an_unusable_undertuned_weight_stops_the_sweep_before_it_trains(capsys, sweep, needle):
-    from omegaconf import OmegaConf
-
-    from harness.errors import SweepError
-    from harness.sweep.callback import _refuse_bad_fit_settings
-    from harness.sweep.expand import check_fit_settings
-
-    cfg = OmegaConf.create({"sweep": {"fit_laws": [], **sweep}})
     with pytest.raises(SystemExit) as e:
-        _refuse_bad_fit_settings(cfg)
+        _multirun_start({"fit_laws": [], **sweep})
     assert e.value.code == 2 and needle in capsys.readouterr().err
-    with pytest.raises(SweepError, match=needle.split(":")[0]):
-        check_fit_settings(cfg)
-    _refuse_bad_fit_settings(OmegaConf.create({"sweep": {"fit_undertuned_weight": 0.25, "fit_tuning": "results/x"}}))
+    assert _multirun_start({"fit_undertuned_weight": 0.25, "fit_tuning": "results/x"}) == ["Missing key hydra"]
 
 
 # -- headlines -----------------------------------------------------------------------------------
@@ -231,16 +225,16 @@ def test_unwritable_output_is_one_line_before_the_fit(tmp_path, capsys):
 
 
 def test_outputs_replace_whole_files_and_leave_no_temporaries(tmp_path):
-    from harness.files import write_atomic, write_text_atomic
+    from harness.files import atomic_write, atomic_write_text
 
     target = tmp_path / "report.md"
-    write_text_atomic(target, "old\n")
+    atomic_write_text(target, "old\n")
 
     def broken(tmp):
         tmp.write_text("half")
         raise OSError("disk full")
     with pytest.raises(OSError):
-        write_atomic(target, broken)
+        atomic_write(target, broken)
     assert target.read_text() == "old\n" and sorted(p.name for p in tmp_path.iterdir()) == ["report.md"]
 
 

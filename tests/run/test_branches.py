@@ -10,10 +10,10 @@ from harness import records
 from harness.config import ScheduleConfig, validate
 from harness.errors import ConfigError
 from harness.flops import flops_per_token
-from harness.model import shape_of
 from harness.run.branches import branch_config, flops_saved, plan_forks
+from harness.run.state import Log
 from harness.run.step import TrainStep
-from harness.run.train import Log, run
+from harness.run.train import run
 from harness.schedule import lr_factor
 from tests.helpers import TINY, make_config
 
@@ -24,7 +24,7 @@ BRANCHES = "schedule.branches=[12800,25600]"
 
 
 def _shape(cfg):
-    return shape_of(cfg.model, cfg.data.vocab_size, cfg.data.seq_len)
+    return cfg.model.shape(cfg.data.vocab_size, cfg.data.seq_len)
 
 
 def _same_record(a: records.RunRecord, b: records.RunRecord) -> None:

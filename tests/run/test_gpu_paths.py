@@ -14,7 +14,7 @@ import time
 import pytest
 import torch
 
-from harness.hardware import mfu, peak_flops
+from harness.machine import mfu, peak_flops
 from harness.run.devices import gpu_slot, job_device, slot_order
 from harness.run.train import run
 from harness.sweep.packing import lpt_schedule, packed_wall_seconds
@@ -50,7 +50,7 @@ def _fake_device_name(monkeypatch, name):
     """Every module the run reads the device's name through reports ``name`` (the run still
     trains on the CPU; only what it records about the device is simulated)."""
     fake = lambda device: name  # noqa: E731
-    for mod in ("harness.hardware", "harness.run.train", "harness.run.step"):
+    for mod in ("harness.hardware", "harness.run.setup", "harness.run.step"):
         try:
             m = importlib.import_module(mod)
         except ImportError:

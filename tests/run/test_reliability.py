@@ -216,7 +216,9 @@ def umask_027():
 def test_records_and_checkpoints_get_the_umask_mode(tmp_path, umask_027):
     import torch
 
-    from harness.run.train import RunState, _save_checkpoint
+    from harness.run.checkpoint import Checkpoint
+    from harness.run.state import RunState
+    from harness.run.step import TrainStep
 
     cfg = make_config(TINY, tmp_path)
     path = records.write_record(_fake_record(cfg, "abc"), tmp_path)
@@ -224,9 +226,11 @@ def test_records_and_checkpoints_get_the_umask_mode(tmp_path, umask_027):
     model = torch.nn.Linear(2, 2)
     opt = torch.optim.AdamW(model.parameters())
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
-    ckpt = records.checkpoint_path(tmp_path, "default", "abc")
-    _save_checkpoint(ckpt, model, opt, sched, RunState())
-    assert ckpt.stat().st_mode & 0o777 == 0o640
+    ckpt = Checkpoint.of(cfg, "abc")
+    ckpt.save(TrainStep(model, opt, sched, torch.device("cpu")), RunState(step=3))
+    assert ckpt.path == records.checkpoint_path(tmp_path, "default", "abc")
+    assert ckpt.path.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in ckpt.path.parent.iterdir()] == ["abc.pt"]  # no temporary file left
 
 
 # -- two identical runs at once ----------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The one training step (harness/run/step.py) and the loop's deferred loss reads (harness/run/train.py)."""
+"""The one training step (harness/run/step.py) and the loop's deferred loss reads (harness/run/losses.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from harness.config import OptimConfig, ScheduleConfig, TrainConfig, validate
 from harness.errors import ConfigError
 from harness.flops import Shape
 from harness.model import build_model, forward_loss, param_groups
-from harness.run import train
+from harness.run.losses import CHECK_EVERY
 from harness.run.step import StepTimer, TrainStep, build_optimizer, uses_bf16
+from harness.run.train import run
 from harness.schedule import lr_factor
 from tests.helpers import TINY, make_config
 
@@ -128,8 +129,8 @@ def test_a_loss_gone_non_finite_mid_window_is_recorded_at_its_step(tmp_path, mon
     monkeypatch.setattr(TrainStep, "__call__", nan_at_step_7)
     # Points every 5 steps: the read after step 10 finds step 7's nan, three steps late.
     cfg = make_config([*TINY, "logging.log_interval=5", "train.eval_interval=50"], tmp_path)
-    assert train.CHECK_EVERY > 3
-    rec = train.run(cfg)
+    assert CHECK_EVERY > 3
+    rec = run(cfg)
     assert rec.status == "diverged" and rec.reason == "non-finite training loss (nan) at step 7"
     assert rec.steps == 7 and rec.tokens == 7 * 8 * 32 and rec.val_loss is None
     assert [p.step for p in rec.curve] == [0, 5, 7]

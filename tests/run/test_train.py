@@ -78,7 +78,7 @@ def test_a_sweep_records_an_invalid_config_as_failed_and_a_single_run_raises(tmp
 
 def _cli(args, tmp_path, **kw):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, "-m", "harness.run.train", *args, f"out_dir={tmp_path}"],
+    return subprocess.run([sys.executable, "-m", "harness.cli.train", *args, f"out_dir={tmp_path}"],
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300, **kw)
 
 
@@ -107,7 +107,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
     ref = records.read_sweep(tmp_path / "straight")[0]
 
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "harness.run.train", *args, "sweep_name=killed", f"out_dir={tmp_path}"]
+    cmd = [sys.executable, "-m", "harness.cli.train", *args, "sweep_name=killed", f"out_dir={tmp_path}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
     ckpt = records.checkpoint_path(tmp_path, "killed", ref.run_id)
     deadline = time.time() + 120

@@ -166,7 +166,7 @@ def test_a_bad_design_at_launch_is_one_line_and_exit_2(tmp_path):
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "harness.run.train", "-m", "sweep=chinchilla_isoflop",
+    out = subprocess.run([sys.executable, "-m", "harness.cli.train", "-m", "sweep=chinchilla_isoflop",
                           "sweep.design.span=1", f"out_dir={tmp_path}"], capture_output=True, text=True)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.strip() == "harness-train: invalid config: sweep.design.span: must be above 1, got 1"

@@ -15,9 +15,13 @@ import sys
 import numpy as np
 import pytest
 
+from harness.cli.plan import NextArgs
+from harness.errors import NextRunsError
 from harness.fit.laws.chinchilla import ChinchillaFit
-from harness.sweep import next_runs
-from harness.sweep.next_runs import Run, design_from_arrays, propose, rung_params
+from harness.sweep.next_report import commands, to_json
+from harness.sweep.next_runs import propose
+from harness.sweep.runs_so_far import Run, design_from_arrays, rung_params
+from harness.sweep.surrogate import FAIL_WIDTH
 
 E, A, B, ALPHA, BETA = 1.15, 67.4, 18370.0, 0.5, 0.73
 A_TRUE = BETA / (ALPHA + BETA)
@@ -110,20 +114,35 @@ def test_flop_budget_and_k_limit_the_proposals():
 def test_approach2_target_scores_by_its_bootstrap_on_simulated_runs():
     prop = propose(design(FIRST), k=2, law="approach2", n_bootstrap=50, draws=2)
     assert [m.kind for m in prop.moves] == ["bracket", "bracket"]
-    assert all(0 < m.width <= next_runs.FAIL_WIDTH for m in prop.moves)
+    assert all(0 < m.width <= FAIL_WIDTH for m in prop.moves)
     assert any("approach 2's bootstrap" in n for n in prop.notes)
 
 
 def test_bad_input_is_one_line(tmp_path):
-    with pytest.raises(next_runs.NextRunsError, match="loss@C"):
+    with pytest.raises(NextRunsError, match="loss@C"):
         propose(design(FIRST), target="loss@x")
-    with pytest.raises(next_runs.NextRunsError, match="approach 2 predicts no loss"):
+    with pytest.raises(NextRunsError, match="approach 2 predicts no loss"):
         propose(design(FIRST), target="loss@1e14", law="approach2")
     r = subprocess.run([sys.executable, "-c", "from harness.cli.plan import main; main()", "--next",
                         str(tmp_path / "nothing")], capture_output=True, text=True)
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "no such directory" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_next_arguments_are_typed_and_bad_ones_are_one_line():
+    args = NextArgs.parse(["results/x", "--k", "3", "--budget=2e13", "--target", "loss@1e14", "--seed=2", "--json"])
+    assert args == NextArgs("results/x", k=3, budget=2e13, target="loss@1e14", law=None, seed=2, json=True)
+    assert NextArgs.parse(["results/x"]) == NextArgs("results/x", k=4, budget=None, target="a", seed=0, json=False)
+    for argv, message in [(["results/x", "--k"], "--k needs a value; usage: harness-plan --next"),
+                          (["results/x", "--bogus"], "unknown option --bogus; usage:"),
+                          ([], "--next takes one sweep folder; usage:"),
+                          (["a", "b"], "--next takes one sweep folder; usage:"),
+                          (["results/x", "--k", "x"], "--k, --budget and --seed take numbers (invalid literal"),
+                          (["results/x", "--budget", "-1"], "--budget -1: must be a positive number of FLOPs")]:
+        with pytest.raises(NextRunsError) as e:
+            NextArgs.parse(argv)
+        assert str(e.value).startswith(message) and "\n" not in str(e.value)
 
 
 def test_commands_reuse_the_sweeps_overrides(tmp_path):
@@ -137,12 +156,12 @@ def test_commands_reuse_the_sweeps_overrides(tmp_path):
     d = design(FIRST)
     d.sweep_dir = sweep
     prop = propose(d, k=2, n_bootstrap=0)
-    cmds = next_runs.commands(d, prop.moves)
+    cmds = commands(d, prop.moves)
     assert cmds == [f"harness-train -m sweep=synthetic_adaptive_cpu seed=3 out_dir={tmp_path.as_posix()} "
                     f"sweep_name=first train.flops=4e+12 model=ladder_s",
                     f"harness-train -m sweep=synthetic_adaptive_cpu seed=3 out_dir={tmp_path.as_posix()} "
                     f"sweep_name=first train.flops=2e+12 model=ladder_s"]
-    js = next_runs.to_json(d, prop)
+    js = to_json(d, prop)
     assert [r["model"] for r in js["runs"]] == ["ladder_s", "ladder_s"]
     json.dumps(js)
 

@@ -12,7 +12,6 @@ import pytest
 
 from harness.budget import resolve_budget
 from harness.errors import SweepError
-from harness.model import shape_of
 from harness.run import devices
 from harness.shapes import ladder
 from harness.shapes.rules import batch_rule, lr_rule
@@ -75,7 +74,7 @@ def test_every_preset_s_jobs_compose(tmp_path, name):
     bad = [j for j in jobs if j.cfg is None]
     assert not bad, f"{name}: {bad[0].error}"
     for j in jobs:  # every run's budget resolves to at least one step
-        resolve_budget(j.cfg, shape_of(j.cfg.model, j.cfg.data.vocab_size, j.cfg.data.seq_len))
+        resolve_budget(j.cfg, j.cfg.model.shape(j.cfg.data.vocab_size, j.cfg.data.seq_len))
 
 
 def test_expansion_matches_hydra_order_and_command_line_wins(tmp_path):
@@ -96,9 +95,9 @@ def test_bad_input_is_a_clean_error(tmp_path):
 @pytest.mark.slow  # three Python start-ups
 def test_bad_input_is_one_line_from_the_console_scripts(tmp_path):
     for args in (["sweep=nope"], ["sweep=demo", "plan.format=xml"]):
-        out = subprocess.run([sys.executable, "-m", "harness.sweep.plan", *args], capture_output=True, text=True)
+        out = subprocess.run([sys.executable, "-m", "harness.cli.plan", *args], capture_output=True, text=True)
         assert out.returncode == 2 and "Traceback" not in out.stderr and out.stderr.startswith("harness-plan:")
-    out = subprocess.run([sys.executable, "-m", "harness.run.train", "-m", "sweep=nope", f"out_dir={tmp_path}"],
+    out = subprocess.run([sys.executable, "-m", "harness.cli.train", "-m", "sweep=nope", f"out_dir={tmp_path}"],
                          capture_output=True, text=True)
     assert out.returncode != 0 and "Traceback" not in out.stderr and "sweep/nope" in out.stderr
 

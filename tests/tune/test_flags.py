@@ -50,7 +50,7 @@ def test_untuned_shape_uses_the_law_and_says_extrapolated(tuned: Path) -> None:
 
 
 def test_apply_tuning_drops_flagged_points(tuned: Path, tmp_path: Path) -> None:
-    from harness.fit.points import load_sweep
+    from harness.fit.loaders import load_sweep
     from harness.tune.fitlink import apply_tuning, report_section
 
     study = tmp_path / "study"
@@ -66,7 +66,7 @@ def test_apply_tuning_drops_flagged_points(tuned: Path, tmp_path: Path) -> None:
 
 def test_apply_tuning_down_weights_flagged_points(tuned: Path, tmp_path: Path) -> None:
     from harness.errors import FitInputError
-    from harness.fit.points import load_sweep
+    from harness.fit.loaders import load_sweep
     from harness.tune.fitlink import apply_tuning, report_section
 
     study = tmp_path / "study"

@@ -172,7 +172,7 @@ class AnnealingLaw(Law):
     def __init__(self, n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0,
                  lambdas: tuple[float, ...] = LAMBDA_GRID, fit_warmup: bool = False) -> None:
         super().__init__(n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed)
-        self.lambdas = tuple(lambdas)
+        self.lambdas = lambdas
         self.fit_warmup = fit_warmup
 
     # -- fitting -----------------------------------------------------------------------------

@@ -20,8 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness.errors import InsufficientData
-from harness.fit.anchors import EPOCH, HOFFMANN_ALLOCATION, KAPLAN
-from harness.fit.law import Law
+from harness.fit.optima import OptimaLinesLaw
 from harness.fit.points import Points
 from harness.fit.powerlaw import fit_logline
 from harness.fit.results import masked_slopes, percentile_ci, resample_counts
@@ -61,23 +60,17 @@ def envelope_from_points(points: Points) -> tuple[np.ndarray, np.ndarray, np.nda
     return points.c[keep], points.n[keep], points.loss[keep]
 
 
-class EnvelopeFit(Law):
+class EnvelopeFit(OptimaLinesLaw):
     name = "approach1"
     title = "Approach 1 (Hoffmann et al. 2022): lower envelope of loss over compute"
-    can_allocate = True
+    approach = 1
     min_points = 3
-    vary = ("n",)
     order = 30
-    headline_keys = ("a", "b")
 
     def __init__(self, n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0, n_grid: int = 200,
                  boot_chunk: int = 100) -> None:
         super().__init__(n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed)
         self.n_grid, self.boot_chunk = n_grid, boot_chunk
-
-    @classmethod
-    def default_for(cls, points: Points) -> bool:
-        return True
 
     def _fit(self, points: Points) -> None:
         self.from_curves_ = bool(points.curves)
@@ -97,7 +90,7 @@ class EnvelopeFit(Law):
             self.ci_ = {"a": percentile_ci(self.boot_a_, self.ci_level)}
             if self.flops_per_token_ is not None:
                 self.ci_["b"] = percentile_ci(1.0 - self.boot_a_, self.ci_level)
-        self.params_ = {"a": self.n_line_.slope, "b": self.d_line_.slope, "k_n": self.n_line_.k, "k_d": self.d_line_.k}
+        self.params_ = self.line_params()
         if not self.from_curves_:
             self.warnings_.append("no training curves: the envelope uses final points only (one point per run), "
                                   "which is coarse")
@@ -134,13 +127,3 @@ class EnvelopeFit(Law):
             sizes = np.array([len(np.unique(n_env[i][on[i]])) for i in range(len(on))])
             out[lo: lo + len(on)] = np.where(sizes >= 3, slope, np.nan)
         return out
-
-    @classmethod
-    def published(cls) -> dict[str, tuple[str, dict[str, float]]]:
-        return {"Hoffmann": ("Chinchilla (Hoffmann, Table 2, approach 1)",
-                             {k: v.value for k, v in HOFFMANN_ALLOCATION["approach1"].items()}),
-                "Epoch": ("Epoch replication", {"a": EPOCH.a, "b": EPOCH.b}),
-                "Kaplan": ("Kaplan et al. 2020", {"a": KAPLAN["a"], "b": KAPLAN["b"]})}
-
-    def n_opt(self, c: np.ndarray | float) -> np.ndarray:
-        return self.n_line_(c)

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.errors import InsufficientData
-from harness.fit.anchors import EPOCH, HOFFMANN_ALLOCATION, KAPLAN
-from harness.fit.law import Law
+from harness.fit.optima import OptimaLinesLaw
 from harness.fit.plots import isoflop_plot
 from harness.fit.points import Points
 from harness.fit.powerlaw import LogLine, cluster_log, fit_logline
@@ -67,24 +66,18 @@ def profiles(points: Points, rtol: float, min_sizes: int,
     return out
 
 
-class IsoFlopFit(Law):
+class IsoFlopFit(OptimaLinesLaw):
     name = "approach2"
     title = "Approach 2 (Hoffmann et al. 2022): IsoFLOP profiles"
-    can_allocate = True
+    approach = 2
     min_points = 6
-    vary = ("n",)
     order = 20
-    headline_keys = ("a", "b")
     honours_weights = True
 
     def __init__(self, n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0, rtol: float = 0.05,
                  min_sizes: int = 3) -> None:
         super().__init__(n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed)
         self.rtol, self.min_sizes = rtol, min_sizes
-
-    @classmethod
-    def default_for(cls, points: Points) -> bool:
-        return True
 
     def _lines(self, points: Points, no_minimum: list[str] | None = None) -> tuple[list[IsoFlopProfile], LogLine, LogLine]:
         prof = profiles(points, self.rtol, self.min_sizes, no_minimum)
@@ -127,22 +120,12 @@ class IsoFlopFit(Law):
         if self.boot_ is not None:
             self.ci_ = {"a": percentile_ci(self.boot_[:, 0], self.ci_level),
                         "b": percentile_ci(self.boot_[:, 1], self.ci_level)}
-        self.params_ = {"a": self.n_line_.slope, "b": self.d_line_.slope, "k_n": self.n_line_.k, "k_d": self.d_line_.k}
+        self.params_ = self.line_params()
         self.warnings_ += [f"IsoFLOP vertex at C={p.c:.3g} lies outside the model sizes tried "
                            f"({min(p.n):.3g}-{max(p.n):.3g}): an extrapolation, left out of the power laws"
                            for p in self.profiles_ if not p.inside]
         self.details_ = {"profiles": [p.__dict__ for p in self.profiles_], "rtol": self.rtol,
                          "n_bootstrap": 0 if self.boot_ is None else len(self.boot_)}
-
-    @classmethod
-    def published(cls) -> dict[str, tuple[str, dict[str, float]]]:
-        return {"Hoffmann": ("Chinchilla (Hoffmann, Table 2, approach 2)",
-                             {k: v.value for k, v in HOFFMANN_ALLOCATION["approach2"].items()}),
-                "Epoch": ("Epoch replication", {"a": EPOCH.a, "b": EPOCH.b}),
-                "Kaplan": ("Kaplan et al. 2020", {"a": KAPLAN["a"], "b": KAPLAN["b"]})}
-
-    def n_opt(self, c: np.ndarray | float) -> np.ndarray:
-        return self.n_line_(c)
 
     def plots(self, report, out_dir, tag: str = "") -> dict[str, str]:
         return {f"isoflop{tag}": isoflop_plot(self, out_dir, f"isoflop{tag}")}

@@ -102,6 +102,7 @@ class ChinchillaFit(Law):
     order = 10
     headline_keys = ("alpha", "beta", "E", "a", "b")
     honours_weights = True
+    fitted_by_default = True
 
     def __init__(self, n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0, delta: float = DEFAULT_DELTA,
                  grid: np.ndarray | None = None, n_polish: int = 3, boot_starts: int = 4,
@@ -112,10 +113,6 @@ class ChinchillaFit(Law):
         self.n_polish = n_polish
         self.boot_starts = boot_starts
         self.boot_chunk = boot_chunk
-
-    @classmethod
-    def default_for(cls, points: Points) -> bool:
-        return True
 
     # -- fitting ---------------------------------------------------------------------------
     def _fit(self, points: Points) -> None:

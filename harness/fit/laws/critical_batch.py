@@ -219,8 +219,8 @@ def has_batch_sweep(records: Sequence[Any] | None) -> bool:
 class CriticalBatchFit(Law):
     """``fit(points)`` then ``params_``/``ci_``/``result()``, like every law.
 
-    Points carry no batch sizes, so the records are given directly (the ``records`` setting) or
-    re-read from the sweep directory the points came from.
+    Points carry no batch sizes, so the records are re-read from the sweep directory the points
+    came from, or given directly (``fit(records=...)``: data, so an argument of fit, not a setting).
     """
 
     name = "critical_batch"
@@ -232,10 +232,8 @@ class CriticalBatchFit(Law):
     bootstrap_cap = 200
 
     def __init__(self, n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0,
-                 records: Sequence[Any] | None = None, target: float | Mapping[Any, float] | None = None,
-                 margin: float = DEFAULT_MARGIN) -> None:
+                 target: float | Mapping[Any, float] | None = None, margin: float = DEFAULT_MARGIN) -> None:
         super().__init__(n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed)
-        self.records = records
         self.target = target
         self.margin = margin
 
@@ -244,7 +242,9 @@ class CriticalBatchFit(Law):
         # Re-reads the records only for a single sweep directory; a batch-size sweep needs >= 3 sizes per shape.
         return has_batch_sweep(records_for(points))
 
-    def fit(self, points: Points | None = None) -> "CriticalBatchFit":
+    def fit(self, points: Points | None = None, records: Sequence[Any] | None = None) -> "CriticalBatchFit":
+        """Fit to ``records`` where given, else to the records behind ``points``."""
+        self._records = records
         if points is not None:
             return super().fit(points)
         # Records given directly and no points: there is no FLOP convention or data set to check.
@@ -254,7 +254,7 @@ class CriticalBatchFit(Law):
         return self
 
     def _fit(self, points: Points | None) -> None:
-        recs = self.records if self.records is not None else records_for(points)
+        recs = self._records if self._records is not None else records_for(points)
         if not recs:
             raise InsufficientData("critical batch size needs run records (a sweep directory), not bare points")
         self.shapes_, warnings = critical_batch_from_records(recs, self.target, self.margin)

@@ -37,7 +37,7 @@ def true_curve(schedule: dict, steps: int, at: np.ndarray) -> np.ndarray:
 def synthetic_run(run_id: str, schedule: dict, steps: int, every: int = 50) -> RunCurve:
     at = np.unique(np.append(np.arange(every, steps, every), steps))
     loss = true_curve(schedule, steps, at)
-    return RunCurve(run_id=run_id, shape_key=json.dumps(SHAPE, sort_keys=True), shape_label="d48L2", n=1e5,
+    return RunCurve(run_id=run_id, shape_key=json.dumps(SHAPE, sort_keys=True), shape_label="L2d48", n=1e5,
                     data_key="fp", steps=steps, warmup_steps=WARM, peak_lr=PEAK, schedule=schedule,
                     tokens_per_step=TPS, flops_per_token=6e5, eval_steps=at, eval_loss=loss,
                     eval_full=np.ones(len(at), dtype=bool), final_loss=float(loss[-1]))
@@ -73,16 +73,16 @@ def test_rates_follow_the_schedule() -> None:
 def test_recovers_constants_and_predicts_cosine() -> None:
     runs = [synthetic_run("const", CONSTANT, 2000), synthetic_run("wsd", WSD, 2000)]
     law = AnnealingLaw().fit(points_of(runs))
-    sf = law.shape("d48L2")
+    sf = law.shape("L2d48")
     assert sf.lam == TRUE["lam"]
     assert sf.L0 == pytest.approx(TRUE["L0"], rel=1e-3)
     assert sf.A == pytest.approx(TRUE["A"], rel=1e-3)
     assert sf.alpha == pytest.approx(TRUE["alpha"], rel=1e-3)
     assert sf.C == pytest.approx(TRUE["C"], rel=1e-3)
-    assert law.params_["alpha[d48L2]"] == pytest.approx(0.5, rel=1e-3)
+    assert law.params_["alpha[L2d48]"] == pytest.approx(0.5, rel=1e-3)
     for steps in (1500, 3000):  # shorter and longer than the fitted curves
         want = float(true_curve(COSINE, steps, np.array([steps]))[0])
-        got = law.predict_final("d48L2", COSINE, steps, WARM, PEAK)
+        got = law.predict_final("L2d48", COSINE, steps, WARM, PEAK)
         assert got == pytest.approx(want, rel=1e-4)
     assert not [w for w in law.warnings_ if w.startswith("UNDER-DETERMINED")]
 
@@ -91,16 +91,16 @@ def test_constant_only_warns_that_c_is_unmeasured() -> None:
     law = AnnealingLaw().fit(points_of([synthetic_run("const", CONSTANT, 2000)]))
     text = " ".join(law.warnings_)
     assert "one curve" in text and "C and lambda are not measured" in text
-    assert law.shape("d48L2").C == 0.0
+    assert law.shape("L2d48").C == 0.0
 
 
 def test_bootstrap_gives_intervals_around_the_fit() -> None:
     runs = [synthetic_run("const", CONSTANT, 2000), synthetic_run("wsd", WSD, 2000),
             synthetic_run("wsd2", WSD, 1000)]
     law = AnnealingLaw(n_bootstrap=5, seed=1).fit(points_of(runs))
-    lo, hi = law.ci_["alpha[d48L2]"]
+    lo, hi = law.ci_["alpha[L2d48]"]
     assert lo <= 0.5 + 1e-6 and hi >= 0.5 - 1e-6
-    lo, hi = law.predict_final_interval("d48L2", COSINE, 1500, WARM, PEAK)
+    lo, hi = law.predict_final_interval("L2d48", COSINE, 1500, WARM, PEAK)
     assert lo <= hi
 
 
@@ -192,7 +192,7 @@ def test_a_fixed_lambda_is_a_setting_of_the_law_and_of_the_cli(tmp_path: Path, c
     runs = [synthetic_run("const", CONSTANT, 2000), synthetic_run("wsd", WSD, 2000)]
     other = 0.9 if TRUE["lam"] != 0.9 else 0.95
     law = AnnealingLaw(lambdas=(other,)).fit(points_of(runs))
-    assert law.shape("d48L2").lam == other  # held where it was fixed, even off the truth
+    assert law.shape("L2d48").lam == other  # held where it was fixed, even off the truth
     fit_dir = tmp_path / "wsd"
     write_record(fit_dir, "c1", CONSTANT, 2000)
     write_record(fit_dir, "w1", WSD, 2000)
@@ -200,7 +200,7 @@ def test_a_fixed_lambda_is_a_setting_of_the_law_and_of_the_cli(tmp_path: Path, c
                  "--json", str(tmp_path / "f.json")]) == 0
     fit = json.loads((tmp_path / "f.json").read_text())
     got = next(r for r in fit["laws"] if r["law"] == "annealing")
-    assert got["params"]["lambda[d48L2]"] == other
+    assert got["params"]["lambda[L2d48]"] == other
     capsys.readouterr()
     assert main([str(fit_dir), "--law", "annealing", "--annealing-lambda", "1.5", "--json", str(tmp_path / "g.json")]) == 2
     err = capsys.readouterr().err.strip()

@@ -8,7 +8,8 @@ import pytest
 from harness.fit.allocation import LawParams, inference_optimum
 from harness.fit.anchors import EPOCH, HOFFMANN
 from harness.fit.laws.chinchilla import ChinchillaFit, epoch_grid
-from harness.fit.points import Points, load_csv
+from harness.fit.loaders import load_csv
+from harness.fit.points import Points
 
 
 @pytest.fixture(scope="module")

@@ -55,7 +55,7 @@ def _mccandlish_curve(n, batch, b_noise_tokens, a=100.0, every=10):
 SHAPES = {2e6: 32 * SEQ_LEN, 8e6: 96 * SEQ_LEN}  # params -> B_crit in tokens
 
 
-def _sweep_records(batches=(8, 16, 32, 64, 128, 256)):
+def sweep_records(batches=(8, 16, 32, 64, 128, 256)):
     recs, i = [], 0
     for n, bn in SHAPES.items():
         for b in batches:
@@ -65,7 +65,7 @@ def _sweep_records(batches=(8, 16, 32, 64, 128, 256)):
 
 
 def test_recovers_b_crit():
-    shapes, warnings = critical_batch_from_records(_sweep_records())
+    shapes, warnings = critical_batch_from_records(sweep_records())
     assert [sh.params for sh in shapes] == sorted(SHAPES) and not warnings
     for sh in shapes:
         want = SHAPES[sh.params]
@@ -77,7 +77,7 @@ def test_recovers_b_crit():
 
 
 def test_explicit_target_gives_same_b_crit():
-    shapes, _ = critical_batch_from_records(_sweep_records(), target={"N=2e+06": 5.0, 8e6: 4.0})
+    shapes, _ = critical_batch_from_records(sweep_records(), target={"N=2e+06": 5.0, 8e6: 4.0})
     assert [sh.target_loss for sh in shapes] == [5.0, 4.0]
     for sh in shapes:
         assert sh.b_crit_tokens == pytest.approx(SHAPES[sh.params], rel=0.02)
@@ -106,7 +106,7 @@ def test_record_curve_uses_val_points_and_falls_back_to_train():
 
 def test_too_few_batch_sizes_is_insufficient():
     with pytest.raises(InsufficientData, match="3 distinct batch sizes"):
-        CriticalBatchFit(records=_sweep_records(batches=(8, 64))).fit()
+        CriticalBatchFit().fit(records=sweep_records(batches=(8, 64)))
     with pytest.raises(InsufficientData, match="run records"):
         CriticalBatchFit().fit(None)
 
@@ -114,13 +114,13 @@ def test_too_few_batch_sizes_is_insufficient():
 @pytest.mark.slow
 def test_sweep_dir_default_laws_and_cli(tmp_path, capsys):
     from harness.cli.fit import main
-    from harness.fit.api import _default_laws
-    from harness.fit.points import load_sweep
+    from harness.fit.api import default_laws
+    from harness.fit.loaders import load_sweep
 
-    for r in _sweep_records():
+    for r in sweep_records():
         write_record(r, tmp_path)
     sweep = tmp_path / "bs"
-    assert "critical_batch" in _default_laws(load_sweep(sweep))
+    assert "critical_batch" in default_laws(load_sweep(sweep))
     assert main([str(sweep), "--law", "critical_batch", "--bootstrap", "0"]) == 0
     law = json.loads((sweep / "fit.json").read_text())["laws"][0]
     assert law["law"] == "critical_batch"
@@ -128,9 +128,9 @@ def test_sweep_dir_default_laws_and_cli(tmp_path, capsys):
     assert "B_crit (tokens)" in (sweep / "report.md").read_text()
 
     small = tmp_path / "small"
-    for r in _sweep_records(batches=(8, 64)):
+    for r in sweep_records(batches=(8, 64)):
         write_record(r, small)
-    assert "critical_batch" not in _default_laws(load_sweep(small / "bs"))
+    assert "critical_batch" not in default_laws(load_sweep(small / "bs"))
     capsys.readouterr()
     assert main([str(small / "bs"), "--law", "critical_batch", "--bootstrap", "0"]) == 2
     assert "critical_batch: critical batch size needs runs at >= 3 distinct batch sizes" in capsys.readouterr().err
@@ -138,7 +138,7 @@ def test_sweep_dir_default_laws_and_cli(tmp_path, capsys):
 
 def test_bootstrap_is_honoured_not_dropped():
     """CriticalBatchFit took n_bootstrap and ignored it; now every shape gets intervals from resamples."""
-    f = CriticalBatchFit(n_bootstrap=50, seed=0, records=_sweep_records()).fit()
+    f = CriticalBatchFit(n_bootstrap=50, seed=0).fit(records=sweep_records())
     r = f.result()
     keys = [k for k in r.params if k.startswith("B_crit_tokens@")]
     assert keys and all(k in r.ci for k in keys)
@@ -146,4 +146,4 @@ def test_bootstrap_is_honoured_not_dropped():
         lo, hi = r.ci[k]
         assert lo <= r.params[k] <= hi
     assert 0 < r.details["n_bootstrap"] <= 50
-    assert CriticalBatchFit(n_bootstrap=0, records=_sweep_records()).fit().result().ci == {}
+    assert CriticalBatchFit(n_bootstrap=0).fit(records=sweep_records()).result().ci == {}

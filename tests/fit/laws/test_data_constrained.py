@@ -90,11 +90,11 @@ def test_api_fits_repeated_runs_with_both_laws():
 
 def test_default_laws_want_several_runs_that_repeat_data():
     """One run a little past one epoch (the ELTeC IsoFLOP study's smallest shape) is no data-constrained study."""
-    from harness.fit.api import _default_laws
+    from harness.fit.api import default_laws
     from harness.fit.laws.data_constrained import MIN_REPEATED_RUNS
     n = np.geomspace(1e4, 1e5, 6)
     d = np.full(6, 2e6)
     for repeated in (1, MIN_REPEATED_RUNS):
         uniq = np.where(np.arange(6) < repeated, 1e6, np.nan)
         pts = Points(n=n, d=d, c=6 * n * d, loss=np.linspace(5, 4, 6), labels=list("abcdef"), unique_tokens=uniq)
-        assert ("data_constrained" in _default_laws(pts)) == (repeated >= MIN_REPEATED_RUNS)
+        assert ("data_constrained" in default_laws(pts)) == (repeated >= MIN_REPEATED_RUNS)

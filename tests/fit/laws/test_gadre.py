@@ -17,7 +17,8 @@ from harness.fit.laws.gadre import (
     loss_cm,
     loss_nd,
 )
-from harness.fit.points import Points, load_openlm
+from harness.fit.loaders import load_openlm
+from harness.fit.points import Points
 
 # Their headline design (mlfoundations/scaling, scaling/shared.py ``fit_ds``): the four small
 # shapes at M = 20 plus the smallest at M = 320 (chinchilla_multiplier 1 and 16), RedPajama.
