@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 from omegaconf import MISSING
 
@@ -33,6 +34,47 @@ WANDB_MODES = ("disabled", "offline", "online")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 
 
+
+
+# Keys renamed so that one concept has one name everywhere (the FLOP and parameter conventions are
+# flops_convention and param_convention in every config, record, fit and command line); the old
+# spellings are still read, named as deprecated once per process.
+DEPRECATED_KEYS = {"sweep.fit_params": "sweep.fit_param_convention",
+                   "sweep.fit_flops": "sweep.fit_flops_convention",
+                   "sweep.design.priors.convention": "sweep.design.priors.flops_convention",
+                   "sweep.design.priors.n_convention": "sweep.design.priors.param_convention"}
+_warned: set[str] = set()
+
+
+def renamed(node: Any, new: str, old: str, where: str) -> Any:
+    """The value of ``new`` in a config node (a dataclass, dict or DictConfig), or of its deprecated
+    spelling ``old`` when only that is set (said once on stderr). Both set and different: an error."""
+    get = node.get if hasattr(node, "get") else (lambda k, d=None: getattr(node, k, d))
+    value, legacy = get(new), get(old)
+    if legacy is None:
+        return value
+    default = _DEFAULTS.get((where, new))
+    if value not in (None, default, legacy):
+        raise ConfigError(f"{where}.{old}: deprecated spelling of {where}.{new}, and the two disagree "
+                          f"({legacy!r} and {value!r}); keep {where}.{new}")
+    if f"{where}.{old}" not in _warned:
+        _warned.add(f"{where}.{old}")
+        print(f"harness: {where}.{old} is deprecated; it is read as {where}.{new}", file=sys.stderr, flush=True)
+    return legacy
+
+
+class RenamedKeys:
+    """A config dataclass some of whose keys were renamed: ``RENAMED`` maps each new name to its
+    deprecated one. After construction each deprecated field is read into its new name and
+    cleared, so a record written from the config holds one spelling."""
+
+    WHERE: ClassVar[str] = ""
+    RENAMED: ClassVar[dict[str, str]] = {}
+
+    def __post_init__(self) -> None:
+        for new, old in self.RENAMED.items():
+            setattr(self, new, renamed(self, new, old, self.WHERE))
+            setattr(self, old, None)
 
 
 @dataclass
@@ -188,8 +230,12 @@ class LoggingConfig:
 
 
 @dataclass
-class PriorConfig:
+class PriorConfig(RenamedKeys):
     """Where an IsoFLOP design expects N_opt(C): N_opt = n_opt * (C / c) ** a."""
+
+    # Presets written before the rename say convention and n_convention (read by RenamedKeys).
+    WHERE: ClassVar[str] = "sweep.design.priors"
+    RENAMED: ClassVar[dict[str, str]] = {"flops_convention": "convention", "param_convention": "n_convention"}
 
     # chinchilla: D_opt / N_opt = tokens_per_param at every C (a = 1/2); fit: a fitted allocation,
     # read from fit_file (a fit.json) or stated as the numbers c, n_opt, a (with their source).
@@ -200,9 +246,11 @@ class PriorConfig:
     c: Optional[float] = None  # kind=fit without a file: the reference budget C
     n_opt: Optional[float] = None  # ... N_opt at c
     a: Optional[float] = None  # ... and the exponent a (N_opt ~ C^a)
-    convention: str = "6ND"  # the FLOP convention C is counted in (must be train.flops_convention)
-    n_convention: str = "total"  # the N it predicts: total | non_embedding
+    flops_convention: str = "6ND"  # the FLOP convention C is counted in (must be train.flops_convention)
+    param_convention: str = "total"  # the N it predicts: total | non_embedding
     source: str = ""  # where the numbers come from (a committed fit.json and law, and why)
+    convention: Optional[str] = None  # deprecated spelling of flops_convention, still read
+    n_convention: Optional[str] = None  # deprecated spelling of param_convention, still read
 
 
 @dataclass
@@ -220,16 +268,20 @@ class DesignConfig:
 
 
 @dataclass
-class SweepConfig:
+class SweepConfig(RenamedKeys):
     """Settings of a multirun as a whole; none of them changes what a single run computes."""
+
+    # Presets written before the rename say fit_params and fit_flops (read by RenamedKeys).
+    WHERE: ClassVar[str] = "sweep"
+    RENAMED: ClassVar[dict[str, str]] = {"fit_param_convention": "fit_params", "fit_flops_convention": "fit_flops"}
 
     retry_failed: bool = False  # rerun runs recorded as failed (by default a sweep skips them)
     fit: bool = True  # run the fitter when the multirun ends
     fit_laws: list[str] = field(default_factory=list)  # empty = the fitter picks what the data supports
     fit_bootstrap: int = 200  # bootstrap resamples for the fit's confidence intervals (0 = none)
     fit_holdout: int = 0  # runs of largest C left out of the fit and predicted from it
-    fit_params: str = "total"  # the fit's N: total | non_embedding
-    fit_flops: str = "6ND"  # the fit's C: 6ND | 6ND_nonemb | kaplan | chinchilla
+    fit_param_convention: str = "total"  # the fit's N: total | non_embedding
+    fit_flops_convention: str = "6ND"  # the fit's C: 6ND | 6ND_nonemb | kaplan | chinchilla
     # A learning-rate tuning result (a tuning sweep folder or its tuning.json, harness-tune): the
     # end-of-sweep fit flags the runs that trained off their tuned rate. None: no flags.
     fit_tuning: Optional[str] = None
@@ -244,6 +296,8 @@ class SweepConfig:
     # Multi-GPU boxes: runs take GPUs round-robin by job number; this many runs may share one GPU.
     runs_per_gpu: int = 1
     design: DesignConfig = field(default_factory=DesignConfig)  # an IsoFLOP design (empty: none)
+    fit_params: Optional[str] = None  # deprecated spelling of fit_param_convention, still read
+    fit_flops: Optional[str] = None  # deprecated spelling of fit_flops_convention, still read
 
 
 @dataclass
@@ -344,6 +398,11 @@ def sweep_name_problem(name: str) -> Optional[str]:
     if any(sep in name for sep in {"/", "\\", os.sep, os.altsep or "/"}):
         return f"must be one folder name without path separators, got {name!r}"
     return None
+
+
+_DEFAULTS = {("sweep", "fit_param_convention"): "total", ("sweep", "fit_flops_convention"): "6ND",
+             ("sweep.design.priors", "flops_convention"): "6ND",
+             ("sweep.design.priors", "param_convention"): "total"}
 
 
 def _need(cond: bool, key: str, msg: str) -> None:
@@ -456,7 +515,7 @@ def _check_run(cfg: Config) -> None:
     _one_of(cfg.logging.wandb, WANDB_MODES, "logging.wandb")
     sw = cfg.sweep
     _need(sw.runs_per_gpu >= 1, "sweep.runs_per_gpu", f"must be at least 1, got {sw.runs_per_gpu}")
-    _one_of(sw.fit_params, PARAM_CONVENTIONS, "sweep.fit_params")
-    _one_of(sw.fit_flops, FLOP_CONVENTIONS, "sweep.fit_flops")
+    _one_of(sw.fit_param_convention, PARAM_CONVENTIONS, "sweep.fit_param_convention")
+    _one_of(sw.fit_flops_convention, FLOP_CONVENTIONS, "sweep.fit_flops_convention")
     problem = sweep_name_problem(cfg.sweep_name)
     _need(problem is None, "sweep_name", problem or "")

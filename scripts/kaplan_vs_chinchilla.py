@@ -59,7 +59,7 @@ def fit_step(step: Step, sweep: Path, max_flops: float | None, bootstrap: int) -
     if not (sweep / "runs").is_dir():
         out["error"] = f"no runs in {sweep}"
         return out
-    points = load_sweep(sweep, params=step.params, flops=step.flops)
+    points = load_sweep(sweep, param_convention=step.params, flops_convention=step.flops)
     if max_flops is not None:
         # The reference sweep goes past the study's budgets: keep the same budgets (6ND, 1% slack).
         keep = np.flatnonzero(points.c <= max_flops * 1.01)

@@ -125,3 +125,22 @@ def test_run_id_is_stable_across_processes():
     # pin it so an accidental change of the hashed content shows up as a test failure.
     cfg = make_config(["train.tokens=100000"])
     assert run_id_of(cfg) == "34b106eabd991689"  # the id every record of this config carries
+
+
+def test_the_deprecated_fit_convention_keys_are_read_as_the_new_ones(capsys):
+    cfg = make_config([T, "sweep.fit_flops=kaplan", "sweep.fit_params=non_embedding"])
+    assert (cfg.sweep.fit_flops_convention, cfg.sweep.fit_param_convention) == ("kaplan", "non_embedding")
+    assert cfg.sweep.fit_flops is None and cfg.sweep.fit_params is None  # one spelling in the record
+    err = capsys.readouterr().err
+    assert "sweep.fit_flops is deprecated; it is read as sweep.fit_flops_convention" in err
+
+
+def test_a_deprecated_key_that_disagrees_with_the_new_one_is_refused():
+    with pytest.raises(ConfigError, match=r"^sweep\.fit_flops: deprecated spelling of sweep\.fit_flops_convention"):
+        make_config([T, "sweep.fit_flops=kaplan", "sweep.fit_flops_convention=chinchilla"])
+
+
+def test_a_priors_deprecated_convention_keys_are_read_as_the_new_ones():
+    prior = config_module.PriorConfig(kind="fit", c=1e13, n_opt=1e5, a=0.5, convention="kaplan",
+                                      n_convention="non_embedding")
+    assert (prior.flops_convention, prior.param_convention) == ("kaplan", "non_embedding")

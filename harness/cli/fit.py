@@ -40,7 +40,7 @@ EPILOG = """examples:
 Points from several data sets are never pooled by a one-data-set law: name one (--train-set for
 open_lm folders), fit each (--by-data: one report section per data set, headed by its label,
 in the same fit.json/report.md), or fit them jointly (--law shared).
-Every C read or reported is in the points' FLOP convention (--flops for run records; a CSV's own C).
+Every C read or reported is in the points' FLOP convention (--flops-convention for run records; a CSV's own C).
 """
 
 
@@ -62,8 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by-data", action="store_true",
                    help="fit every law to each data set on its own: one report.md section per data set, each "
                         "result in fit.json carries its \"dataset\", a law's own plots are <name>_<data set>.png")
-    p.add_argument("--params", choices=PARAM_CHOICES, default="total", help="run records: which N")
-    p.add_argument("--flops", choices=FLOP_CHOICES, default="6ND", help="run records: which FLOP convention is C")
+    p.add_argument("--param-convention", "--params", dest="param_convention", choices=PARAM_CHOICES,
+                   default="total", help="run records: which N (--params: its deprecated spelling)")
+    p.add_argument("--flops-convention", "--flops", dest="flops_convention", choices=FLOP_CHOICES, default="6ND",
+                   help="run records: which FLOP convention is C (--flops: its deprecated spelling)")
     p.add_argument("--drop-highest-loss", type=int, default=0, metavar="K", help="drop the K highest losses first")
     p.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP, metavar="N", help="resamples (0: off)")
     p.add_argument("--holdout", type=int, default=0, metavar="K", help="fit without the K largest-compute points, report error on them")
@@ -82,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="predict the final val_loss of every completed run of this other sweep whose shape was "
                         "fitted, and report each error, the mean and max |error| (same data set required)")
     g.add_argument("--profiles", default="", metavar="BUDGETS",
-                   help="comma-separated budgets C (in --flops): IsoFLOP profiles of PREDICTED final losses of "
+                   help="comma-separated budgets C (in --flops-convention): IsoFLOP profiles of PREDICTED final losses of "
                         "every fitted shape, fitted with approach2 (and chinchilla), e.g. 1e12,3e12,1e13")
     g.add_argument("--annealing-lambda", default=None, metavar="LAMBDAS",
                    help="the momentum decay lambda of the annealing area: one value to fix it (the paper's 0.999), "
@@ -108,8 +110,18 @@ def _budgets(text: str, option: str = "--at-flops") -> list[float]:
     return out
 
 
+DEPRECATED_FLAGS = {"--params": "--param-convention", "--flops": "--flops-convention"}
+
+
+def _name_deprecated_flags(argv: list[str]) -> None:
+    for old, new in DEPRECATED_FLAGS.items():
+        if any(a == old or a.startswith(old + "=") for a in argv):
+            print(f"harness-fit: {old} is deprecated; it is read as {new}", file=sys.stderr)
+
+
 def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _name_deprecated_flags(sys.argv[1:] if argv is None else argv)
     if args.bootstrap < 0 or args.holdout < 0 or args.drop_highest_loss < 0:
         raise FitInputError("--bootstrap, --holdout and --drop-highest-loss must not be negative")
     if args.inference_tokens is not None and not args.inference_tokens >= 0:
@@ -125,8 +137,8 @@ def run(argv: list[str] | None = None) -> int:
     # An output that cannot be written is said now, not after a fit of many minutes.
     check_outputs(json_path, plots, rep)
     parts = [load_any(path, n_col=args.n_col, d_col=args.d_col, c_col=args.c_col, loss_col=args.loss_col,
-                      group_col=args.group_col, unique_col=args.unique_col, params=args.params,
-                      flops=args.flops, val_set=args.val_set, train_set=args.train_set) for path in args.inputs]
+                      group_col=args.group_col, unique_col=args.unique_col,
+                      param_convention=args.param_convention, flops_convention=args.flops_convention, val_set=args.val_set, train_set=args.train_set) for path in args.inputs]
     patterns = [pat.strip() for arg in args.runs for pat in arg.split(",") if pat.strip()]
     points = concat(parts).select(patterns).drop_highest_loss(args.drop_highest_loss)
     tuning = None
@@ -154,7 +166,8 @@ def run(argv: list[str] | None = None) -> int:
                         by_data=args.by_data, law_settings=settings)
     if annealing:
         extend_report(report, predict_dir=args.predict_runs, profiles=_budgets(args.profiles, "--profiles"),
-                      schedule=args.profile_schedule, params=args.params, flops=args.flops,
+                      schedule=args.profile_schedule, param_convention=args.param_convention,
+                      flops_convention=args.flops_convention,
                       bootstrap=args.bootstrap, seed=args.seed)
     report.tuning = tuning
     for law, why in report.skipped.items():

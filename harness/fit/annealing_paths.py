@@ -22,11 +22,12 @@ from harness.fit.points import Points
 PREDICTED_LABEL = "predicted final losses (annealing law)"
 
 
-def predict_runs(fitter: Any, other_dir: str | Path, params: str = "total", flops: str = "6ND") -> dict[str, Any]:
+def predict_runs(fitter: Any, other_dir: str | Path, param_convention: str = "total",
+                 flops_convention: str = "6ND") -> dict[str, Any]:
     """Predicted against measured final val_loss for every completed run of ``other_dir`` whose
     shape was fitted; runs of another data set are an error naming the fingerprints."""
 
-    other = load_sweep(other_dir, params=params, flops=flops)
+    other = load_sweep(other_dir, param_convention=param_convention, flops_convention=flops_convention)
     fitted_keys = {rc.data_key for sf in fitter.shapes_.values() for rc in fitter_runs(fitter, sf)}
     foreign = sorted({k for k in (other.data_keys or []) if k not in fitted_keys})
     if foreign:
@@ -63,7 +64,7 @@ def _finite(x: float) -> float | None:
 
 
 def predicted_points(fitter: Any, budgets: Sequence[float], schedule: str = "cosine",
-                     c_convention: str = "6ND", n_convention: str = "total") -> tuple[Any, list[dict[str, Any]]]:
+                     flops_convention: str = "6ND", param_convention: str = "total") -> tuple[Any, list[dict[str, Any]]]:
     """Points (N, D, C, predicted final loss) for every fitted shape at every budget: D = C / FLOPs per
     token, steps = D / the shape's tokens per step, the warmup of its runs' rule, the named schedule
     (its other settings from the shape's longest run) and that run's peak rate."""
@@ -88,7 +89,7 @@ def predicted_points(fitter: Any, budgets: Sequence[float], schedule: str = "cos
                             f"C={bad[0]['budget']:.3g}")
     pts = Points.from_arrays([r["n"] for r in rows], [r["d"] for r in rows], [r["loss"] for r in rows],
                              [r["c"] for r in rows], labels=[f"{r['shape']}@{r['budget']:.3g}" for r in rows],
-                             c_convention=c_convention, n_convention=n_convention, source=PREDICTED_LABEL)
+                             flops_convention=flops_convention, param_convention=param_convention, source=PREDICTED_LABEL)
     pts.notes.append(f"every loss is predicted by the annealing law for a {schedule} run, not measured")
     return pts, rows
 
@@ -98,7 +99,7 @@ def fit_predicted_profiles(report: Any, fitter: Any, budgets: Sequence[float], s
     """Fit approach2 (and chinchilla when the points allow) on predicted IsoFLOP profiles; the
     results join ``report`` labelled as fitted on predicted points."""
 
-    pts, rows = predicted_points(fitter, budgets, schedule, report.c_convention, report.n_convention)
+    pts, rows = predicted_points(fitter, budgets, schedule, report.flops_convention, report.param_convention)
     laws = ["approach2"] + (["chinchilla"] if len(pts) >= 6 else [])
     try:
         sub = fit_points(pts, laws, bootstrap=bootstrap, seed=seed)
@@ -236,7 +237,7 @@ def keep_schedules(points: Any, names: str) -> Any:
 
 
 def extend_report(report: Any, *, predict_dir: str | None, profiles: Sequence[float], schedule: str,
-                  params: str, flops: str, bootstrap: int, seed: int) -> None:
+                  param_convention: str, flops_convention: str, bootstrap: int, seed: int) -> None:
     """The annealing law's predictions and predicted profiles, added to a fitted report."""
     key = next((k for k in report.fitters if k.split("@", 1)[0] == "annealing"), None)
     if key is None:
@@ -247,6 +248,6 @@ def extend_report(report: Any, *, predict_dir: str | None, profiles: Sequence[fl
     fitter = report.fitters[key]
     res = report.get("annealing")
     if predict_dir:
-        res.details["predict_runs"] = predict_runs(fitter, predict_dir, params=params, flops=flops)
+        res.details["predict_runs"] = predict_runs(fitter, predict_dir, param_convention, flops_convention)
     if profiles:
         fit_predicted_profiles(report, fitter, profiles, schedule, bootstrap=bootstrap, seed=seed)

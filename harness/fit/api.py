@@ -67,8 +67,8 @@ class PredictSpec:
 class FitReport:
     source: str
     n_points: int
-    n_convention: str
-    c_convention: str
+    param_convention: str
+    flops_convention: str
     notes: list[str]
     results: list[LawResult]
     skipped: dict[str, str]
@@ -88,10 +88,10 @@ class FitReport:
         return next((r for r in self.results if r.law == law and (dataset is None or r.dataset == dataset)), None)
 
     def to_json(self) -> dict[str, Any]:
-        return {"source": self.source, "n_points": self.n_points, "n_convention": self.n_convention,
-                "c_convention": self.c_convention,
+        return {"source": self.source, "n_points": self.n_points, "n_convention": self.param_convention,
+                "c_convention": self.flops_convention,
                 "c_convention_note": f"every C in this file (points, budgets, allocations, predictions) counts "
-                                     f"training FLOPs as {self.c_convention}",
+                                     f"training FLOPs as {self.flops_convention}",
                 "notes": self.notes, "laws": [r.to_json() for r in self.results], "skipped": self.skipped,
                 "anchors": self.anchors, "bayes_loss": self.floor,
                 **({"under_tuned": self.tuning} if self.tuning is not None else {})}
@@ -101,7 +101,7 @@ class FitReport:
         return [(result_key(r), r.params["E"], r.ci.get("E")) for r in self.results if "E" in r.params]
 
     def headline(self) -> str:
-        parts = [f"fit of {self.n_points} points (N = {self.n_convention}; every C in {self.c_convention} FLOPs)"]
+        parts = [f"fit of {self.n_points} points (N = {self.param_convention}; every C in {self.flops_convention} FLOPs)"]
         parts += [f"note: {n}" for n in self.notes]
         for r in self.results:
             line = get_law(r.law).headline(r)
@@ -228,8 +228,8 @@ def fit_points(points: Points, laws: Sequence[str] | None = None, *, bootstrap: 
                          results=results, skipped=skipped, fitters=fitters)
     if not results:
         raise FitInputError("no law could be fitted: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
-    return FitReport(source=points.source, n_points=len(points), n_convention=points.n_convention,
-                     c_convention=points.c_convention, notes=notes, results=results,
+    return FitReport(source=points.source, n_points=len(points), param_convention=points.param_convention,
+                     flops_convention=points.flops_convention, notes=notes, results=results,
                      skipped=skipped, points=points, fitters=fitters)
 
 
@@ -313,7 +313,7 @@ def write_outputs(report: FitReport, json_path: str | Path | None = None, plots_
 
 
 def fit_sweep(sweep_dir: str | Path, laws: Sequence[str] | None = None, out_dir: str | Path | None = None, *,
-              bootstrap: int = DEFAULT_BOOTSTRAP, holdout: int = 0, params: str = "total", flops: str = "6ND",
+              bootstrap: int = DEFAULT_BOOTSTRAP, holdout: int = 0, param_convention: str = "total", flops_convention: str = "6ND",
               at_flops: Sequence[float] = (), predict: Sequence[PredictSpec | str] = (),
               inference_tokens: float | None = None, seed: int = 0, plots: bool = True,
               by_data: bool = False, tuning: str | Path | None = None,
@@ -328,7 +328,7 @@ def fit_sweep(sweep_dir: str | Path, laws: Sequence[str] | None = None, out_dir:
     json_path, plots_dir, report_path = output_paths(out_dir if out_dir is not None else sweep_dir)
     plots_dir = plots_dir if plots else None
     check_outputs(json_path, plots_dir, report_path)
-    points = load_sweep(sweep_dir, params=params, flops=flops)
+    points = load_sweep(sweep_dir, param_convention=param_convention, flops_convention=flops_convention)
     entry = None
     if tuning is not None or undertuned_weight is not None:
         check_weight(undertuned_weight, tuning, "sweep.fit_undertuned_weight")

@@ -46,7 +46,7 @@ The interface (scikit-learn style)::
     law, exist only once fitted:
         params_ (dict[str, float]), ci_ (dict[str, [lo, hi]]), objective_ (float | None),
         converged_ (bool), warnings_ (list[str]), n_points_ (int), details_ (dict),
-        c_convention_ (the FLOP convention of every C the law reads or reports).
+        flops_convention_ (the FLOP convention of every C the law reads or reports).
     Units: a law must give the same fit for points whose N and D are multiplied by a constant
     (normalise inside ``_fit``: divide by ``scale(x)``, fit, convert the parameters back).
     FLOPs: never assume C = 6ND; use ``self.tokens_for(c, n)`` and ``self.compute_for(n, d)``,
@@ -149,7 +149,7 @@ class Law:
                                    f"{self.name} needs at least {need} points, got {len(points)}")
         if self.n_bootstrap < 0:
             raise FitInputError(f"{self.name}: n_bootstrap must not be negative, got {self.n_bootstrap}")
-        self.c_convention_ = points.c_convention
+        self.flops_convention_ = points.flops_convention
         self._tokens_for = points.tokens_for
         self._compute_for = points.compute_for
         # A constant C/(N·D) (6 under 6ND) keeps the closed-form allocation; one that varies with
@@ -265,7 +265,7 @@ class Law:
     def result(self) -> LawResult:
         return LawResult(law=self.name, n_points=self.n_points_, params=dict(self.params_), ci=dict(self.ci_),
                          objective=self.objective_, converged=self.converged_, warnings=list(self.warnings_),
-                         details=dict(self.details_), c_convention=self.c_convention_)
+                         details=dict(self.details_), flops_convention=self.flops_convention_)
 
     @classmethod
     def headline(cls, r: LawResult) -> str:
@@ -274,7 +274,7 @@ class Law:
         s = f"{cls.name}: " + ", ".join(_fmt_param(cls.param_labels.get(k, k), r.params[k], r.ci.get(k)) for k in keys)
         if r.allocation and r.allocation.tokens_per_param:
             c, tpp = list(r.allocation.tokens_per_param.items())[-1]
-            s += f"; {tpp:.3g} tokens/param at C={c} ({r.c_convention})"
+            s += f"; {tpp:.3g} tokens/param at C={c} ({r.flops_convention})"
         if r.holdout:
             h = r.holdout
             s += (f"; holdout of the {h.k} largest-C points predicted to within mean |err| "

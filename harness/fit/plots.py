@@ -42,7 +42,7 @@ def write_plots(report: Any, plots_dir: str | Path) -> dict[str, str]:
     figs: dict[str, str] = {}
     if pts is None:
         return figs
-    conv = report.c_convention
+    conv = report.flops_convention
     c_grid = np.geomspace(pts.c.min() / 2, float(pts.c.max()) * 100, 200)
     figs["loss_vs_compute"] = _loss_vs_compute(report, out, c_grid)
     alloc = [(k, f) for k, f in report.fitters.items() if f.can_allocate]
@@ -86,7 +86,7 @@ def _loss_vs_compute(report: Any, out: Path, c_grid: np.ndarray) -> str:
     if report.floor is not None:
         ax.axhline(report.floor, color="C2", ls="--", lw=1, label=f"exact Bayes loss {report.floor:.3f}")
     ax.set_xscale("log"); ax.set_yscale("log")
-    ax.set_xlabel(f"training compute C ({pts.c_convention}, FLOP)"); ax.set_ylabel("loss")
+    ax.set_xlabel(f"training compute C ({pts.flops_convention}, FLOP)"); ax.set_ylabel("loss")
     ax.set_title("Loss vs compute"); ax.legend(fontsize=8)
     return save(fig, out, "loss_vs_compute")
 
@@ -157,6 +157,6 @@ def isoflop_plot(fit: Any, out: Path, name: str = "isoflop") -> str:
         ax.scatter([prof.n_opt], [prof.loss_opt], marker="*", s=90, zorder=3,
                    color=col if prof.inside else "none", edgecolor="k" if prof.inside else col)
     ax.set_xscale("log"); ax.set_xlabel("parameters N"); ax.set_ylabel("loss")
-    ax.set_title(f"IsoFLOP profiles, C in {fit.c_convention_} (stars: fitted minima; hollow: outside the sizes tried)")
+    ax.set_title(f"IsoFLOP profiles, C in {fit.flops_convention_} (stars: fitted minima; hollow: outside the sizes tried)")
     ax.legend(fontsize=7, ncol=2)
     return save(fig, Path(out), name)

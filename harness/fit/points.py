@@ -10,7 +10,7 @@ point is of one unnamed data set, e.g. a single CSV without a group column). ``g
 shared-exponent law fits one curve per, what ``--group-col`` fills from a CSV, and what
 ``datasets()``, ``by_dataset()`` and ``require_one_dataset()`` read (labels: harness/fit/datalabels.py).
 
-Compute: C is in the convention named by ``c_convention``; FLOPs per token, C/(N·D), vary with a
+Compute: C is in the convention named by ``flops_convention``; FLOPs per token, C/(N·D), vary with a
 model's shape under every convention but 6ND, so ``flops_per_token(n)`` reads them off the points
 (see there) and ``tokens_for``/``compute_for`` convert between D and C with them, never with 6.
 """
@@ -50,8 +50,8 @@ class Points:
     unique_tokens: np.ndarray | None = None  # NaN where a run saw fresh data
     curves: list[Curve] | None = None
     source: str = ""
-    n_convention: str = "total"
-    c_convention: str = "6ND"
+    param_convention: str = "total"
+    flops_convention: str = "6ND"
     notes: list[str] = field(default_factory=list)
     # The loss no model can beat on this validation set, when it is known exactly (the synthetic
     # language's Bayes loss): the yardstick for a fitted E.
@@ -89,8 +89,8 @@ class Points:
     def from_arrays(cls, n: Sequence[float] | np.ndarray, d: Sequence[float] | np.ndarray,
                     loss: Sequence[float] | np.ndarray, c: Sequence[float] | np.ndarray | None = None, *,
                     labels: Sequence[str] | None = None, group: Sequence[str] | None = None,
-                    unique_tokens: Sequence[float] | np.ndarray | None = None, c_convention: str = "6ND",
-                    n_convention: str = "total", floor: float | None = None, source: str = "arrays") -> "Points":
+                    unique_tokens: Sequence[float] | np.ndarray | None = None, flops_convention: str = "6ND",
+                    param_convention: str = "total", floor: float | None = None, source: str = "arrays") -> "Points":
         """Points for Python users, checked as strictly as a CSV (every value finite and positive).
 
         Without ``c``, C = 6ND (said so in the notes); with it, each point keeps its own C, so
@@ -105,7 +105,7 @@ class Points:
         if c is None:
             c_a = 6.0 * n_a * d_a
             notes.append("C = 6ND (no C given)")
-            c_convention = "6ND"
+            flops_convention = "6ND"
         else:
             c_a = np.atleast_1d(np.asarray(c, dtype=float))
             if len(c_a) != len(l_a):
@@ -118,7 +118,7 @@ class Points:
         labs = list(labels) if labels is not None else [f"point{i}" for i in range(len(l_a))]
         uniq = None if unique_tokens is None else np.asarray(unique_tokens, dtype=float)
         return cls(n=n_a, d=d_a, c=c_a, loss=l_a, labels=labs, group=None if group is None else list(group),
-                   unique_tokens=uniq, source=source, n_convention=n_convention, c_convention=c_convention,
+                   unique_tokens=uniq, source=source, param_convention=param_convention, flops_convention=flops_convention,
                    notes=notes, floor=floor)
 
     def subset(self, idx: Sequence[int] | np.ndarray) -> "Points":
@@ -130,7 +130,7 @@ class Points:
             group=None if self.group is None else [self.group[i] for i in idx],
             unique_tokens=None if self.unique_tokens is None else self.unique_tokens[idx],
             curves=None if self.curves is None else [cv for cv in self.curves if cv.run_id in keep],
-            source=self.source, n_convention=self.n_convention, c_convention=self.c_convention,
+            source=self.source, param_convention=self.param_convention, flops_convention=self.flops_convention,
             notes=list(self.notes), floor=self.floor,
             data_keys=None if self.data_keys is None else [self.data_keys[i] for i in idx],
             # concat prefixes labels with their source ("sweep:run_id"); a run curve keeps the bare id.
@@ -283,7 +283,7 @@ def concat(parts: Sequence[Points]) -> Points:
     weight = None
     if any(p.weight is not None for p in parts):
         weight = np.concatenate([p.weight if p.weight is not None else np.ones(len(p)) for p in parts])
-    conventions = list(dict.fromkeys(p.c_convention for p in parts))
+    conventions = list(dict.fromkeys(p.flops_convention for p in parts))
     if len(conventions) > 1:
         notes.append(f"inputs count C differently ({', '.join(conventions)}); each point keeps its own C")
     return Points(
@@ -291,7 +291,7 @@ def concat(parts: Sequence[Points]) -> Points:
         c=np.concatenate([p.c for p in parts]), loss=np.concatenate([p.loss for p in parts]),
         labels=[f"{Path(p.source).name}:{lab}" for p in parts for lab in p.labels],
         group=group, data_keys=data_keys, unique_tokens=uniq, curves=curves or None,
-        source=" + ".join(p.source for p in parts), n_convention=parts[0].n_convention,
-        c_convention=parts[0].c_convention, notes=notes,
+        source=" + ".join(p.source for p in parts), param_convention=parts[0].param_convention,
+        flops_convention=parts[0].flops_convention, notes=notes,
         floor=common_floor(p.floor for p in parts), run_curves=run_curves or None, weight=weight,
     )

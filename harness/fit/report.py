@@ -16,10 +16,10 @@ from harness.tune.fitlink import report_section
 
 def render_markdown(report: Any, figs: dict[str, str] | None = None, plots_rel: str = "plots") -> str:
     figs = figs or {}
-    conv = report.c_convention
+    conv = report.flops_convention
     lines = ["# Scaling-law fit", "",
              f"- Source: `{report.source}`",
-             f"- Points: {report.n_points} (N = {report.n_convention}, C = {conv})",
+             f"- Points: {report.n_points} (N = {report.param_convention}, C = {conv})",
              f"- FLOP convention: every C in this report (points, budgets, allocations, predictions, "
              f"holdout) counts training FLOPs as **{conv}**"]
     lines += [f"- Note: {n}" for n in report.notes]

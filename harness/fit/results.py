@@ -60,10 +60,13 @@ class LawResult:
     warnings: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)  # law-specific: isoflop minima, groups...
     dataset: str | None = None  # the data set fitted, when each is fitted on its own (--by-data)
-    c_convention: str = "6ND"  # the FLOP convention of every C in this result (allocation, predictions)
+    flops_convention: str = "6ND"  # the FLOP convention of every C in this result (allocation, predictions)
 
     def to_json(self) -> dict[str, Any]:
-        return _clean(asdict(self))
+        d = asdict(self)
+        # fit.json is a file format others read: its key for the convention keeps its first name.
+        d["c_convention"] = d.pop("flops_convention")
+        return _clean(d)
 
 
 def _clean(x: Any) -> Any:

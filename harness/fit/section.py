@@ -36,7 +36,7 @@ def _agreement(ci: list[float] | None, published: list[tuple[str, Any]]) -> str:
 def law_section(cls: Any, r: LawResult, figs: dict[str, str]) -> str:
     """The default section: parameters beside the published values, allocation, predictions,
     holdout, inference optimum, the law's own extra lines, and every warning."""
-    conv = r.c_convention
+    conv = r.flops_convention
     heading = cls.title or cls.name
     lines = [f"## {cls.name}" + (f" — data set {r.dataset}" if r.dataset else ""), "", f"*{heading}*", "",
              f"Points: {r.n_points}. Converged: {'yes' if r.converged else '**no**'}."

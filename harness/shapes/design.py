@@ -17,9 +17,9 @@ by its shape and budget, as any other run.
 
 Public API (pure: json, math, harness.flops and the ladder rule; no torch, no Hydra):
 
-``Prior(c_ref, n_ref, a, convention, n_convention, source)``
+``Prior(c_ref, n_ref, a, flops_convention, param_convention, source)``
     N_opt(C) = n_ref * (C / c_ref) ** a; ``.n_opt(c)``, ``.tokens_per_param(c)`` (= D_opt/N_opt).
-``chinchilla_prior(tokens_per_param=20, convention="6ND")``
+``chinchilla_prior(tokens_per_param=20, flops_convention="6ND")``
     a constant D/N at the optimum (a = 1/2), Hoffmann et al.'s 20 tokens per parameter.
 ``prior_from_fit(path_or_dict, law="approach2")``
     the allocation a committed fit.json states for one law (n_opt at its reference budget and a).
@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from harness.config import ModelConfig
+from harness.config import ModelConfig, renamed
 from harness.errors import DesignError
 from harness.flops import param_counts
 from harness.shapes.ladder import DENSE, Rung, by_name, dense_by_name
@@ -57,11 +57,11 @@ from harness.shapes.ladder import DENSE, Rung, by_name, dense_by_name
 
 @dataclass(frozen=True)
 class Prior:
-    c_ref: float  # a reference budget (FLOPs in `convention`)
-    n_ref: float  # the predicted N_opt at c_ref (parameters in `n_convention`)
+    c_ref: float  # a reference budget (FLOPs in `flops_convention`)
+    n_ref: float  # the predicted N_opt at c_ref (parameters in `param_convention`)
     a: float  # N_opt grows as C ** a
-    convention: str = "6ND"  # the FLOP convention of C
-    n_convention: str = "total"  # which N: total | non_embedding
+    flops_convention: str = "6ND"  # the FLOP convention of C
+    param_convention: str = "total"  # which N: total | non_embedding
     source: str = ""  # where the numbers come from, for the plan's header
 
     def n_opt(self, c: float) -> float:
@@ -73,10 +73,10 @@ class Prior:
         return c / (6.0 * n) / n
 
 
-def chinchilla_prior(tokens_per_param: float = 20.0, convention: str = "6ND") -> Prior:
+def chinchilla_prior(tokens_per_param: float = 20.0, flops_convention: str = "6ND") -> Prior:
     """D_opt = tokens_per_param * N_opt, so C = 6 tpp N^2 and N_opt = sqrt(C / (6 tpp))."""
     c_ref = 1e18
-    return Prior(c_ref, math.sqrt(c_ref / (6.0 * tokens_per_param)), 0.5, convention, "total",
+    return Prior(c_ref, math.sqrt(c_ref / (6.0 * tokens_per_param)), 0.5, flops_convention, "total",
                  f"Chinchilla's {tokens_per_param:g} tokens per parameter")
 
 
@@ -108,7 +108,8 @@ def prior_of(spec: Any) -> Prior:
     get = spec.get if isinstance(spec, Mapping) else (lambda k, d=None: getattr(spec, k, d))
     kind = get("kind", "chinchilla")
     if kind == "chinchilla":
-        return chinchilla_prior(float(get("tokens_per_param", 20.0)), get("convention", "6ND") or "6ND")
+        return chinchilla_prior(float(get("tokens_per_param", 20.0)),
+                                renamed(spec, "flops_convention", "convention", "sweep.design.priors") or "6ND")
     if kind == "fit":
         if get("fit_file"):
             return prior_from_fit(get("fit_file"), get("law", "approach2"))
@@ -117,7 +118,8 @@ def prior_of(spec: Any) -> Prior:
         if missing:
             raise DesignError(f"sweep.design.priors.{missing[0]}: kind=fit needs fit_file, or c, n_opt and a")
         return Prior(float(need["c"]), float(need["n_opt"]), float(need["a"]),
-                     get("convention", "6ND") or "6ND", get("n_convention", "total") or "total",
+                     renamed(spec, "flops_convention", "convention", "sweep.design.priors") or "6ND",
+                     renamed(spec, "param_convention", "n_convention", "sweep.design.priors") or "total",
                      get("source", "") or "")
     raise DesignError(f"sweep.design.priors.kind: {kind!r} is not one of chinchilla, fit")
 
@@ -245,13 +247,13 @@ def points_of(design: Any, arch: str, vocab_size: int, seq_len: int, tied: bool,
     if isinstance(design, DictConfig):
         design = OmegaConf.to_container(design, resolve=True)
     priors = priors_of(design)
-    conv = {p.convention for p in priors}
-    nconv = {p.n_convention for p in priors}
+    conv = {p.flops_convention for p in priors}
+    nconv = {p.param_convention for p in priors}
     if conv != {flops_convention}:
         raise DesignError(f"train.flops_convention: the design's priors count C as {', '.join(sorted(conv))}, "
                           f"not {flops_convention}")
     if len(nconv) != 1:
-        raise DesignError("sweep.design.priors.n_convention: the priors predict different N (total and non_embedding)")
+        raise DesignError("sweep.design.priors.param_convention: the priors predict different N (total and non_embedding)")
     budgets = list(design.get("budgets") or [])
     if not budgets:
         raise DesignError("sweep.design.budgets: a design needs at least one budget")

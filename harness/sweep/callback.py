@@ -164,7 +164,7 @@ class SweepCallback(Callback):
         try:
             fs = self.fit_settings or FitSettings.from_sweep(config.sweep)
             report = fit_sweep(sweep_dir, laws=list(fs.laws) or None, bootstrap=fs.bootstrap, holdout=fs.holdout,
-                               params=fs.params, flops=fs.flops, tuning=fs.tuning,
+                               param_convention=fs.param_convention, flops_convention=fs.flops_convention, tuning=fs.tuning,
                                undertuned_weight=fs.undertuned_weight)
         except (FitInputError, InsufficientData, SweepError) as e:
             print(f"fit: skipped ({e})", flush=True)
@@ -218,8 +218,8 @@ class SweepCallback(Callback):
         label = cfg.model.name or f"L{cfg.model.n_layer}d{cfg.model.d_model}"
         if rec is None:
             return f"{head} {label}: no record (run {rid})"
-        n_params = rec.params.get(cfg.sweep.fit_params) if rec.params else None
-        c = rec.flops.get(cfg.sweep.fit_flops) if rec.flops else None
+        n_params = rec.params.get(cfg.sweep.fit_param_convention) if rec.params else None
+        c = rec.flops.get(cfg.sweep.fit_flops_convention) if rec.flops else None
         loss = f"{rec.val_loss:.4f}" if rec.val_loss is not None else "-"
         status = rec.status
         if self.started_at and rec.ended_at < self.started_at:

@@ -92,7 +92,7 @@ def _bracket_checks(c: float, rs: list[PlannedRun], priors: list[Prior], factor:
     runs of a budget that one prior finds unbracketed are flagged ``bracket``."""
     checks = []
     for p in priors:
-        key = "total" if p.n_convention == "total" else "non_embedding"
+        key = "total" if p.param_convention == "total" else "non_embedding"
         ns = [r.info["params"][key] for r in rs]
         ok = bracketed(p.n_opt(c), ns, factor)
         checks.append(BudgetCheck(c, p.source, p.n_opt(c), min(ns), max(ns), ok))

@@ -68,7 +68,7 @@ class Simulator:
                       c=np.concatenate([pts.c, [r.flops for r in extra]]),
                       loss=np.concatenate([pts.loss, loss]),
                       labels=list(pts.labels) + [f"sim:{r.model}@{r.flops:.3g}" for r in extra],
-                      c_convention=pts.c_convention, n_convention=pts.n_convention)
+                      flops_convention=pts.flops_convention, param_convention=pts.param_convention)
 
 
 class Scorer:

@@ -225,12 +225,12 @@ def test_openlm_labels_by_training_set_and_picks_one(shared_data):
 
 def test_from_arrays_defaults_to_6nd_and_checks_values():
     pts = Points.from_arrays([1e6, 2e6], [1e8, 2e8], [3.0, 2.9])
-    assert pts.c.tolist() == [6e14, 2.4e15] and pts.c_convention == "6ND" and "C = 6ND (no C given)" in pts.notes
+    assert pts.c.tolist() == [6e14, 2.4e15] and pts.flops_convention == "6ND" and "C = 6ND (no C given)" in pts.notes
     assert pts.datasets() == ["arrays"] and pts.labels == ["point0", "point1"]
     with pytest.raises(FitInputError, match="point 1: loss is nan"):
         Points.from_arrays([1e6, 2e6], [1e8, 2e8], [3.0, np.nan])
     with pytest.raises(FitInputError, match="n, d and loss have 2, 1 and 2 values"):
         Points.from_arrays([1e6, 2e6], [1e8], [3.0, 2.9])
-    given = Points.from_arrays([1e6], [1e8], [3.0], c=[9e14], c_convention="kaplan", group=["web"])
+    given = Points.from_arrays([1e6], [1e8], [3.0], c=[9e14], flops_convention="kaplan", group=["web"])
     assert given.c.tolist() == [9e14] and given.flops_per_token(1e6).tolist() == pytest.approx(9.0)
     assert given.datasets() == ["web"]

@@ -22,7 +22,7 @@ from harness.fit.law import Law, law_names, registry
 from harness.fit.points import Points
 from tests.fit.law_examples import EXAMPLES, isoflop_points
 
-LEARNED = ("params_", "ci_", "objective_", "converged_", "warnings_", "n_points_", "details_", "c_convention_")
+LEARNED = ("params_", "ci_", "objective_", "converged_", "warnings_", "n_points_", "details_", "flops_convention_")
 # Fitting these from their grids of starts takes seconds each.
 SLOW = {"chinchilla", "data_constrained", "shared"}
 
@@ -80,8 +80,8 @@ def _output_problems(law: Law, points: Points) -> list[str]:
         problems.append("params_ is not a dict of floats")
     if not set(law.ci_) <= set(law.params_):
         problems.append("ci_ names a parameter params_ lacks")
-    if law.c_convention_ != points.c_convention:
-        problems.append(f"c_convention_ {law.c_convention_!r} is not the points' {points.c_convention!r}")
+    if law.flops_convention_ != points.flops_convention:
+        problems.append(f"flops_convention_ {law.flops_convention_!r} is not the points' {points.flops_convention!r}")
     r = law.result()
     try:
         back = json.loads(json.dumps(r.to_json(), allow_nan=False))

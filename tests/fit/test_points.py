@@ -76,7 +76,7 @@ def sweep(tmp_path):
 @pytest.mark.slow
 def test_sweep_records_and_api(sweep):
     from harness.fit.api import fit_sweep
-    pts = load_sweep(sweep, params="non_embedding")
+    pts = load_sweep(sweep, param_convention="non_embedding")
     assert len(pts) == 15 and "1 run(s) not completed were skipped" in pts.notes
     rep = fit_sweep(sweep, laws=["chinchilla", "approach2", "approach1"], bootstrap=50, holdout=3)
     assert (sweep / "fit.json").exists() and (sweep / "report.md").exists() and (sweep / "plots" / "isoflop.png").exists()
@@ -266,7 +266,7 @@ def test_flops_per_token_under_kaplan_count_follows_the_runs_shapes():
     that, so C/(N·D) = 6 (1 + n_layer n_ctx d_attn / N) for each run's own shape.
     """
     from harness.records import read_sweep
-    pts = load_sweep(KAPLAN_STUDY, params="non_embedding", flops="kaplan")
+    pts = load_sweep(KAPLAN_STUDY, param_convention="non_embedding", flops_convention="kaplan")
     for r in read_sweep(KAPLAN_STUDY):
         s, n = r.shape, r.params["non_embedding"]
         assert float(pts.flops_per_token(n)) == pytest.approx(6 * (1 + s["n_layer"] * s["seq_len"] * s["d_model"] / n), rel=1e-9)
@@ -285,7 +285,7 @@ def test_flops_per_token_under_kaplan_count_follows_the_runs_shapes():
 
 
 def test_flops_per_token_survives_subset_and_concat():
-    pts = load_sweep(KAPLAN_STUDY, params="non_embedding", flops="kaplan")
+    pts = load_sweep(KAPLAN_STUDY, param_convention="non_embedding", flops_convention="kaplan")
     small = pts.subset(np.flatnonzero(pts.n < 3e4))
     assert float(small.flops_per_token(1e6)) == pytest.approx(float(pts.flops_per_token(pts.n[pts.n < 3e4].max())))
     both = concat([pts, Points.from_arrays([1e7], [1e8], [3.0])])

@@ -47,7 +47,7 @@ def _grid(noise: float = 0.003, seed: int = 0) -> Points:
 @pytest.mark.slow  # chinchilla fits (4,500 starts) or a CLI run of the fitter
 def test_every_allocation_and_prediction_obeys_the_points_flop_count(tmp_path):
     n, d, c, loss = _isoflop()
-    pts = Points.from_arrays(n, d, loss, c=c, c_convention="kaplan")
+    pts = Points.from_arrays(n, d, loss, c=c, flops_convention="kaplan")
     rep = fit_points(pts, ["chinchilla", "approach2", "approach1"], bootstrap=0, at_flops=[1e21],
                      predict=["N=1e9,D=2e10", "C=1e21"])
     assert len(rep.results) == 3

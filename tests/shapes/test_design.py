@@ -68,7 +68,7 @@ def test_chinchilla_prior_keeps_20_tokens_per_parameter():
                                                 ("eltec_isoflop_cpu", 4e12, 85855.67966722885, 0.7753668452946098)])
 def test_prior_from_a_committed_fit(study, c, n_opt, a):
     p = design.prior_from_fit(ROOT / "results" / study / "fit.json")
-    assert (p.c_ref, p.n_ref, p.a, p.convention, p.n_convention) == (c, pytest.approx(n_opt), pytest.approx(a),
+    assert (p.c_ref, p.n_ref, p.a, p.flops_convention, p.param_convention) == (c, pytest.approx(n_opt), pytest.approx(a),
                                                                      "6ND", "total")
     assert p.n_opt(c) == pytest.approx(n_opt)
     chin = design.prior_from_fit(ROOT / "results" / study / "fit.json", law="chinchilla")

@@ -107,7 +107,7 @@ def test_planning_without_a_probe_does_not_load_torch(tmp_path):
 def test_fit_settings_come_from_the_sweep_node_with_the_schema_s_defaults():
     fs = FitSettings.of(OmegaConf.create({"sweep": {"fit_laws": ["chinchilla", "kaplan"], "fit_holdout": 2,
                                                     "fit_tuning": "results/t", "fit_undertuned_weight": 0.25}}))
-    assert fs == FitSettings(laws=("chinchilla", "kaplan"), bootstrap=200, holdout=2, params="total", flops="6ND",
+    assert fs == FitSettings(laws=("chinchilla", "kaplan"), bootstrap=200, holdout=2, param_convention="total", flops_convention="6ND",
                              tuning="results/t", undertuned_weight=0.25)
     assert FitSettings.of(OmegaConf.create({"sweep": {}})) == FitSettings(laws=())
     assert FitSettings.of(OmegaConf.create({"seed": 0})) is None and FitSettings.of(None) is None

@@ -248,7 +248,7 @@ class CriticalBatchFit(Law):
         if points is not None:
             return super().fit(points)
         # Records given directly and no points: there is no FLOP convention or data set to check.
-        self.c_convention_ = "6ND"
+        self.flops_convention_ = "6ND"
         self._init_learned(0)
         self._fit(None)
         return self

@@ -84,8 +84,8 @@ def load_csv(path: str | Path, n_col: str = "N", d_col: str = "D", c_col: str = 
             uniq.append(math.nan if u is None or u.strip() == "" else positive(u, unique_col, where))
     if not loss:
         raise FitInputError(f"{path}: the file has a header but no rows")
-    # Only the derived D is a note: a given C, or C = 6ND from N and D, is what c_convention says.
+    # Only the derived D is a note: a given C, or C = 6ND from N and D, is what flops_convention says.
     notes = [] if has_d else [f"D derived as C/(6N) from column {c_col}"]
     return Points(n=n, d=d, c=c, loss=loss, labels=labels, group=group or None,
                   unique_tokens=np.array(uniq) if unique_col else None, source=str(path),
-                  n_convention=n_col, c_convention=c_col if has_c else "6ND", notes=notes)
+                  param_convention=n_col, flops_convention=c_col if has_c else "6ND", notes=notes)

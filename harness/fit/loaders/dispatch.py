@@ -20,7 +20,8 @@ def load_any(path: str | Path, **kw: object) -> Points:
     if p.is_file():
         return load_csv(p, **{k: v for k, v in kw.items() if k in CSV_OPTIONS and v is not None})  # type: ignore[arg-type]
     if p.is_dir() and (p / "runs").is_dir():
-        return load_sweep(p, params=str(kw.get("params", "total")), flops=str(kw.get("flops", "6ND")))
+        return load_sweep(p, param_convention=str(kw.get("param_convention", "total")),
+                          flops_convention=str(kw.get("flops_convention", "6ND")))
     if p.is_dir() and ((p / "models").is_dir() or any(p.glob("*.json"))):
         return load_openlm(p, val_set=str(kw.get("val_set") or "c4_val"),
                            train_set=kw.get("train_set") or None)  # type: ignore[arg-type]

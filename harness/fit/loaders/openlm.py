@@ -67,5 +67,5 @@ def load_openlm(folder: str | Path, val_set: str = "c4_val", train_set: str | Se
     if wanted is not None:
         notes.append(f"training set {', '.join(sorted(wanted))} only")
     return Points(n=n_arr, d=d_arr, c=6 * n_arr * d_arr, loss=loss, labels=labels, group=group,
-                  source=str(folder), n_convention="params (with embeddings)", c_convention="6ND",
+                  source=str(folder), param_convention="params (with embeddings)", flops_convention="6ND",
                   notes=notes)

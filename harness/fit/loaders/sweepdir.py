@@ -55,17 +55,18 @@ def _completed(sweep_dir: Path, params: str, flops: str) -> tuple[list[Any], lis
     return done, notes + unreadable
 
 
-def load_sweep(sweep_dir: str | Path, params: str = "total", flops: str = "6ND",
+def load_sweep(sweep_dir: str | Path, param_convention: str = "total", flops_convention: str = "6ND",
                use_curves: bool = True) -> Points:
     """Points from a sweep directory's run records (completed runs only; the rest are counted).
 
     A record file that cannot be read (truncated, not JSON, missing keys) is skipped with a note
     naming it; what a readable completed record says is checked as strictly as a CSV row.
     """
+    params, flops = param_convention, flops_convention
     if params not in PARAM_CHOICES:
-        raise FitInputError(f"--params must be one of {', '.join(PARAM_CHOICES)}, not {params!r}")
+        raise FitInputError(f"--param-convention must be one of {', '.join(PARAM_CHOICES)}, not {params!r}")
     if flops not in FLOP_CHOICES:
-        raise FitInputError(f"--flops must be one of {', '.join(FLOP_CHOICES)}, not {flops!r}")
+        raise FitInputError(f"--flops-convention must be one of {', '.join(FLOP_CHOICES)}, not {flops!r}")
     sweep_dir = Path(sweep_dir)
     done, notes = _completed(sweep_dir, params, flops)
     n, d, c, loss, labels, keys, base, uniq = [], [], [], [], [], [], [], []
@@ -94,5 +95,5 @@ def load_sweep(sweep_dir: str | Path, params: str = "total", flops: str = "6ND",
     return Points(n=n, d=d, c=c, loss=loss, labels=labels, floor=common_floor(r.bayes_loss for r in done),
                   group=disambiguate(base, keys), data_keys=keys,
                   unique_tokens=np.array(uniq) if np.isfinite(uniq).any() else None,
-                  curves=kept_curves or None, source=str(sweep_dir), n_convention=params,
-                  c_convention=flops, notes=notes + curve_notes, run_curves=run_curves or None)
+                  curves=kept_curves or None, source=str(sweep_dir), param_convention=params,
+                  flops_convention=flops, notes=notes + curve_notes, run_curves=run_curves or None)

@@ -99,7 +99,7 @@ def test_allocation_under_6nd_and_another_convention():
     # its neighbours on it.
     base = design()
     k = 6.0 * (1 + 0.1 * np.log(base.n / 1e7))
-    kap = Points.from_arrays(base.n, base.d, base.loss, c=k * base.n * base.d, c_convention="kaplan")
+    kap = Points.from_arrays(base.n, base.d, base.loss, c=k * base.n * base.d, flops_convention="kaplan")
     fk = GadreFit().fit(kap)
     n, d = float(fk.n_opt(1e21)), float(fk.d_opt(1e21))
     assert float(fk.compute_for(n, d)) == pytest.approx(1e21, rel=1e-9)
@@ -154,7 +154,7 @@ def test_headline_needs_n_with_embeddings(shared_data):
         hp = obj["hyperparameters"]
         runs[obj["name"]] = (hp["params_no_embed"], hp["tokens"], c4[0])
     n, d, loss = (np.array([runs[x][i] for x in FIT_RUNS]) for i in range(3))
-    fit = GadreFit().fit(Points.from_arrays(n, d, loss, n_convention="params_no_embed"))
+    fit = GadreFit().fit(Points.from_arrays(n, d, loss, param_convention="params_no_embed"))
     n_t, d_t, l_t = (np.array([runs[x][i] for x in TARGETS]) for i in range(3))
     rel = (fit.predict(n_t, d_t) - l_t) / l_t
     assert rel == pytest.approx([0.01062, 0.02450], abs=5e-5)

@@ -13,8 +13,8 @@ from harness.fit.loaders import load_any
 def test_a_csv_file_gets_its_column_names(tmp_path):
     p = tmp_path / "p.csv"
     p.write_text("size,D,L\n1e6,2e7,3.5\n")
-    pts = load_any(p, n_col="size", loss_col="L", group_col=None, params="total", val_set="c4_val")
-    assert (pts.source, pts.n_convention, list(pts.loss)) == (str(p), "size", [3.5])
+    pts = load_any(p, n_col="size", loss_col="L", group_col=None, param_convention="total", val_set="c4_val")
+    assert (pts.source, pts.param_convention, list(pts.loss)) == (str(p), "size", [3.5])
 
 
 def test_an_open_lm_folder_gets_its_validation_set(tmp_path):
