@@ -45,7 +45,7 @@ def launching_parent() -> int | None:
     return parent.pid if parent is not None else None
 
 
-def _set_pdeathsig(sig: int) -> bool:
+def set_pdeathsig(sig: int) -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
@@ -71,7 +71,7 @@ def die_with_parent(sig: int = signal.SIGKILL, poll_seconds: float = 0.5) -> str
     parent = launching_parent()
     if parent is None:
         return "none"
-    if _set_pdeathsig(sig):
+    if set_pdeathsig(sig):
         how = "prctl"
     else:
         if _watchdog is None or not _watchdog.is_alive():

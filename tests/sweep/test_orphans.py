@@ -58,7 +58,7 @@ def test_the_launching_process_is_left_alone():
 
 def _grandchild(pid_file: str, late: bool, watchdog: bool) -> None:
     if watchdog:  # as where prctl is missing (macOS)
-        orphans._set_pdeathsig = lambda sig: False
+        orphans.set_pdeathsig = lambda sig: False
     parent = mp.parent_process().pid
     if late:  # the parent dies before the job starts: die_with_parent must notice at once
         while os.getppid() == parent:
