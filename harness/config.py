@@ -37,30 +37,10 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 
 
 # Keys renamed so that one concept has one name everywhere (the FLOP and parameter conventions are
-# flops_convention and param_convention in every config, record, fit and command line); the old
-# spellings are still read, named as deprecated once per process.
-DEPRECATED_KEYS = {"sweep.fit_params": "sweep.fit_param_convention",
-                   "sweep.fit_flops": "sweep.fit_flops_convention",
-                   "sweep.design.priors.convention": "sweep.design.priors.flops_convention",
-                   "sweep.design.priors.n_convention": "sweep.design.priors.param_convention"}
+# flops_convention and param_convention in every config, record, fit and command line): each config
+# class that renamed keys lists them in RENAMED, and the old spellings are still read, named as
+# deprecated once per process.
 _warned: set[str] = set()
-
-
-def renamed(node: Any, new: str, old: str, where: str) -> Any:
-    """The value of ``new`` in a config node (a dataclass, dict or DictConfig), or of its deprecated
-    spelling ``old`` when only that is set (said once on stderr). Both set and different: an error."""
-    get = node.get if hasattr(node, "get") else (lambda k, d=None: getattr(node, k, d))
-    value, legacy = get(new), get(old)
-    if legacy is None:
-        return value
-    default = _DEFAULTS.get((where, new))
-    if value not in (None, default, legacy):
-        raise ConfigError(f"{where}.{old}: deprecated spelling of {where}.{new}, and the two disagree "
-                          f"({legacy!r} and {value!r}); keep {where}.{new}")
-    if f"{where}.{old}" not in _warned:
-        _warned.add(f"{where}.{old}")
-        print(f"harness: {where}.{old} is deprecated; it is read as {where}.{new}", file=sys.stderr, flush=True)
-    return legacy
 
 
 class RenamedKeys:
@@ -73,8 +53,27 @@ class RenamedKeys:
 
     def __post_init__(self) -> None:
         for new, old in self.RENAMED.items():
-            setattr(self, new, renamed(self, new, old, self.WHERE))
+            setattr(self, new, self.read_renamed(self, new))
             setattr(self, old, None)
+
+    @classmethod
+    def read_renamed(cls, node: Any, new: str) -> Any:
+        """Key ``new`` of a node of this class (the dataclass, a dict or a DictConfig), or its
+        deprecated spelling when only that is set (said once on stderr); both set and different:
+        an error. A node that has neither gets the field's default."""
+        old, where = cls.RENAMED[new], cls.WHERE
+        default = cls.__dataclass_fields__[new].default
+        get = node.get if hasattr(node, "get") else (lambda k, d=None: getattr(node, k, d))
+        value, legacy = get(new), get(old)
+        if legacy is None:
+            return default if value is None else value
+        if value not in (None, default, legacy):
+            raise ConfigError(f"{where}.{old}: deprecated spelling of {where}.{new}, and the two disagree "
+                              f"({legacy!r} and {value!r}); keep {where}.{new}")
+        if f"{where}.{old}" not in _warned:
+            _warned.add(f"{where}.{old}")
+            print(f"harness: {where}.{old} is deprecated; it is read as {where}.{new}", file=sys.stderr, flush=True)
+        return legacy
 
 
 @dataclass
@@ -398,11 +397,6 @@ def sweep_name_problem(name: str) -> Optional[str]:
     if any(sep in name for sep in {"/", "\\", os.sep, os.altsep or "/"}):
         return f"must be one folder name without path separators, got {name!r}"
     return None
-
-
-_DEFAULTS = {("sweep", "fit_param_convention"): "total", ("sweep", "fit_flops_convention"): "6ND",
-             ("sweep.design.priors", "flops_convention"): "6ND",
-             ("sweep.design.priors", "param_convention"): "total"}
 
 
 def _need(cond: bool, key: str, msg: str) -> None:

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from harness.config import ModelConfig, renamed
+from harness.config import ModelConfig, PriorConfig
 from harness.errors import DesignError
 from harness.flops import param_counts
 from harness.shapes.ladder import DENSE, Rung, by_name, dense_by_name
@@ -108,8 +108,7 @@ def prior_of(spec: Any) -> Prior:
     get = spec.get if isinstance(spec, Mapping) else (lambda k, d=None: getattr(spec, k, d))
     kind = get("kind", "chinchilla")
     if kind == "chinchilla":
-        return chinchilla_prior(float(get("tokens_per_param", 20.0)),
-                                renamed(spec, "flops_convention", "convention", "sweep.design.priors") or "6ND")
+        return chinchilla_prior(float(get("tokens_per_param", 20.0)), PriorConfig.read_renamed(spec, "flops_convention"))
     if kind == "fit":
         if get("fit_file"):
             return prior_from_fit(get("fit_file"), get("law", "approach2"))
@@ -118,8 +117,8 @@ def prior_of(spec: Any) -> Prior:
         if missing:
             raise DesignError(f"sweep.design.priors.{missing[0]}: kind=fit needs fit_file, or c, n_opt and a")
         return Prior(float(need["c"]), float(need["n_opt"]), float(need["a"]),
-                     renamed(spec, "flops_convention", "convention", "sweep.design.priors") or "6ND",
-                     renamed(spec, "param_convention", "n_convention", "sweep.design.priors") or "total",
+                     PriorConfig.read_renamed(spec, "flops_convention"),
+                     PriorConfig.read_renamed(spec, "param_convention"),
                      get("source", "") or "")
     raise DesignError(f"sweep.design.priors.kind: {kind!r} is not one of chinchilla, fit")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from harness.config import SweepConfig, renamed
+from harness.config import SweepConfig
 from harness.errors import FitInputError, SweepError
 from harness.fit.law import check_law_names
 from harness.tune.fitlink import check_weight
@@ -41,8 +41,8 @@ class FitSettings:
     def from_sweep(cls, sweep: Any) -> FitSettings:
         """From a sweep node (``sweep`` of a composed config); a setting it lacks keeps its default."""
         given = {f.name: sweep.get(KEY_PREFIX + f.name) for f in fields(cls)}
-        for name, old in (("param_convention", "fit_params"), ("flops_convention", "fit_flops")):
-            given[name] = renamed(sweep, KEY_PREFIX + name, old, "sweep")
+        for name in ("param_convention", "flops_convention"):
+            given[name] = SweepConfig.read_renamed(sweep, KEY_PREFIX + name)
         given["laws"] = tuple(str(name) for name in given["laws"] or ())
         return cls(**{k: v for k, v in given.items() if v is not None})
 
