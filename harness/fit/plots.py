@@ -150,13 +150,13 @@ def isoflop_plot(fit: Any, out: Path, name: str = "isoflop") -> str:
     for k, prof in enumerate(fit.profiles_):
         col = cmap(k / max(len(fit.profiles_) - 1, 1))
         ax.scatter(prof.n, prof.loss, color=col, s=12)
-        xs = np.geomspace(min(prof.n), max(prof.n), 50)
         label = f"C={prof.c:.2g}" + ("" if prof.inside else " (vertex outside the sizes: not used)")
-        ax.plot(xs, np.polyval(prof.coef, np.log(xs)), color=col, lw=1, label=label)
+        ax.plot(prof.curve_n, prof.curve_loss, color=col, lw=1, label=label)
         # A vertex outside the sizes tried is an extrapolation the power laws leave out: drawn hollow.
         ax.scatter([prof.n_opt], [prof.loss_opt], marker="*", s=90, zorder=3,
                    color=col if prof.inside else "none", edgecolor="k" if prof.inside else col)
     ax.set_xscale("log"); ax.set_xlabel("parameters N"); ax.set_ylabel("loss")
-    ax.set_title(f"IsoFLOP profiles, C in {fit.flops_convention_} (stars: fitted minima; hollow: outside the sizes tried)")
+    ax.set_title(f"IsoFLOP profiles, C in {fit.flops_convention_}, {fit.vertex} vertex finder\n"
+                 "(stars: fitted minima; hollow: outside the sizes tried)", fontsize=9)
     ax.legend(fontsize=7, ncol=2)
     return save(fig, Path(out), name)

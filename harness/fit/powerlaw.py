@@ -25,8 +25,9 @@ class LogLine:
         return self.k * np.asarray(x, dtype=float) ** self.slope
 
 
-def fit_logline(x: np.ndarray, y: np.ndarray) -> LogLine:
-    slope, icpt = np.polyfit(np.log(x), np.log(y), 1)
+def fit_logline(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> LogLine:
+    """``w``: each point's weight on its residual (1/sd), as numpy's polyfit takes it."""
+    slope, icpt = np.polyfit(np.log(x), np.log(y), 1, w=w)
     return LogLine(slope=float(slope), k=float(math.exp(icpt)))
 
 

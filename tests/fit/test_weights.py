@@ -17,6 +17,7 @@ from harness.fit.points import Points, concat
 E, A, B, ALPHA, BETA = 1.69, 406.4, 410.7, 0.34, 0.28
 A_TRUE = BETA / (ALPHA + BETA)
 BUDGETS = (1e19, 1e20, 1e21, 1e22)
+GLOBAL = {"vertex": "global", "weighted": False}
 
 
 def _n_opt(c):
@@ -56,24 +57,25 @@ def test_with_weights_sets_the_named_points_and_says_why():
 
 
 def test_approach2_down_weighting_an_off_rung_moves_the_vertices_back():
-    clean = IsoFlopFit().fit(_points())
+    """On Hoffmann's finder (one parabola per budget, vertices unweighted), where the shift is exact."""
+    clean = IsoFlopFit(**GLOBAL).fit(_points())
     # a parabola in log N is not the law's bowl, but its vertex is off by the same factor at every
     # budget (1.5% here), so a comes back exactly
     assert clean.params_["a"] == pytest.approx(A_TRUE, abs=1e-6)
     n_clean = [p.n_opt for p in clean.profiles_]
     off = _points(0.05)
-    biased = IsoFlopFit().fit(off)
+    biased = IsoFlopFit(**GLOBAL).fit(off)
     # the raised rung (2x the optimum) pushes each vertex to smaller N, more where the bowl is
     # shallower (larger budgets), so a falls
     assert all(o < 0.96 * c for o, c in zip([p.n_opt for p in biased.profiles_], n_clean))
     assert biased.params_["a"] == pytest.approx(0.4348, abs=0.001)
     low = off.with_weights({lab: 1e-4 for lab in _off_rung(off)}, "down")
-    fit = IsoFlopFit().fit(low)
+    fit = IsoFlopFit(**GLOBAL).fit(low)
     assert [p.n_opt for p in fit.profiles_] == pytest.approx(n_clean, rel=0.002)
     assert fit.params_["a"] == pytest.approx(A_TRUE, abs=0.001)
     # equal weights everywhere are no weights: the same parabolas
     same = off.with_weights({lab: 0.3 for lab in off.labels}, "all")
-    assert [p.n_opt for p in IsoFlopFit().fit(same).profiles_] == pytest.approx(
+    assert [p.n_opt for p in IsoFlopFit(**GLOBAL).fit(same).profiles_] == pytest.approx(
         [p.n_opt for p in biased.profiles_], rel=1e-9)
     assert not any(w.startswith("WEIGHTS IGNORED") for w in fit.warnings_)
 
@@ -81,8 +83,8 @@ def test_approach2_down_weighting_an_off_rung_moves_the_vertices_back():
 def test_approach2_bootstrap_resamples_keep_the_weights():
     off = _points(0.05)
     low = off.with_weights({lab: 1e-4 for lab in _off_rung(off)}, "down")
-    f_off = IsoFlopFit(n_bootstrap=50, seed=1).fit(off)
-    f_low = IsoFlopFit(n_bootstrap=50, seed=1).fit(low)
+    f_off = IsoFlopFit(n_bootstrap=50, seed=1, **GLOBAL).fit(off)
+    f_low = IsoFlopFit(n_bootstrap=50, seed=1, **GLOBAL).fit(low)
     # Resamples are subsets that keep each point's weight: most land on the true a. Those that keep
     # only three sizes of a budget, one of them the raised rung, interpolate it whatever its weight.
     assert np.median(f_low.boot_[:, 0]) == pytest.approx(A_TRUE, abs=0.002)

@@ -1,9 +1,10 @@
 """Approach 2 (Hoffmann et al. 2022): IsoFLOP profiles.
 
-Runs are grouped by equal compute; in each group the loss is fitted by a parabola in log N and
-its vertex is that budget's optimal N (a weighted least-squares parabola when the points carry
-weights); power laws through the vertices give N_opt ∝ C^a and
-D_opt ∝ C^b, with each vertex's D the tokens that budget buys at that N in the points' own FLOP
+Runs are grouped by equal compute; in each group the minimum of loss against log N is that
+budget's optimal N, found by one of harness.fit.vertex's finders (default: a parabola through the
+sizes around the lowest loss; Hoffmann's one parabola through all is ``vertex="global"``), weighted
+when the points carry weights. Power laws through the vertices, each weighted by its standard error
+under reruns (seed noise redrawn), give N_opt ∝ C^a and D_opt ∝ C^b, with each vertex's D the tokens that budget buys at that N in the points' own FLOP
 convention (``Points.tokens_for``: C/6N under 6ND, the runs' own FLOPs per token otherwise). A
 vertex outside the sizes actually tried is an extrapolation and is flagged.
 """
@@ -15,58 +16,77 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.errors import InsufficientData
+from harness.errors import FitInputError, InsufficientData
 from harness.fit.optima import OptimaLinesLaw
 from harness.fit.plots import isoflop_plot
 from harness.fit.points import Points
 from harness.fit.powerlaw import LogLine, cluster_log, fit_logline
 from harness.fit.results import percentile_ci
+from harness.fit.vertex import (
+    DEFAULT_FINDER,
+    DEFAULT_WINDOW,
+    VERTEX_FINDERS,
+    Profile,
+    find_vertex,
+    profile_of,
+    replicate_deviations,
+    replicate_noise,
+    residual_noise,
+    vertex_sd,
+)
 
 
 @dataclass
 class IsoFlopProfile:
     c: float
-    n: list[float]
+    n: list[float]  # every run's N and loss, replicates included
     loss: list[float]
-    coef: list[float]  # loss = coef[0] log(N)^2 + coef[1] log(N) + coef[2]
     n_opt: float
     d_opt: float
     loss_opt: float
-    inside: bool  # vertex within the sampled N range
+    inside: bool  # vertex within the sizes the finder used
+    curve_n: list[float]  # the finder's curve, to draw
+    curve_loss: list[float]
+    coef: list[float] | None  # loss = coef[0] log(N)^2 + coef[1] log(N) + coef[2], where a parabola was fitted
+    sd_log_n: float | None = None  # standard error of log N_opt under reruns (harness.fit.vertex.vertex_sd)
 
 
-def profiles(points: Points, rtol: float, min_sizes: int,
-             no_minimum: list[str] | None = None) -> list[IsoFlopProfile]:
-    """The IsoFLOP profiles of the budgets with ``min_sizes`` sizes or more. A budget whose
-    parabola opens downwards (no minimum: the losses are flat or concave in log N) is left out,
-    and said in ``no_minimum`` when given."""
+def profiles(points: Points, rtol: float, min_sizes: int, finder: str = DEFAULT_FINDER, window: int = DEFAULT_WINDOW,
+             no_minimum: list[str] | None = None) -> list[tuple[IsoFlopProfile, Profile]]:
+    """The IsoFLOP profiles of the budgets with ``min_sizes`` sizes or more, each with its sizes
+    (replicates averaged). A budget without a minimum (a parabola opening downwards: the losses are
+    flat or concave in log N) is left out, and said in ``no_minimum`` when given."""
     labels = cluster_log(points.c, rtol)
     out = []
     for g in np.unique(labels):
         idx = np.flatnonzero(labels == g)
-        if len(np.unique(np.round(np.log(points.n[idx]), 6))) < min_sizes:
-            continue
         x = np.log(points.n[idx])
-        y = points.loss[idx]
-        # polyfit weighs residuals, not squared residuals: sqrt gives each point its weight in the sum of squares.
-        coef = np.polyfit(x, y, 2, w=None if points.weight is None else np.sqrt(points.weight[idx]))
-        if coef[0] <= 0:
+        prof = profile_of(x, points.loss[idx], None if points.weight is None else points.weight[idx])
+        if len(prof.x) < min_sizes:
+            continue
+        c = float(math.exp(np.mean(np.log(points.c[idx]))))
+        v = find_vertex(prof, finder, window)
+        if v is None:
             if no_minimum is not None:
-                c = float(math.exp(np.mean(np.log(points.c[idx]))))
                 no_minimum.append(f"the IsoFLOP profile at C={c:.3g} ({len(idx)} runs, N {points.n[idx].min():.3g}-"
                                   f"{points.n[idx].max():.3g}) has no minimum (flat or concave in log N within the "
                                   "loss noise): left out of the power laws")
             continue
-        xv = -coef[1] / (2 * coef[0])
-        c = float(math.exp(np.mean(np.log(points.c[idx]))))
-        n_opt = math.exp(xv)
-        out.append(IsoFlopProfile(c=c, n=points.n[idx].tolist(), loss=y.tolist(), coef=coef.tolist(),
-                                  n_opt=n_opt, d_opt=float(points.tokens_for(c, n_opt)), loss_opt=float(np.polyval(coef, xv)),
-                                  inside=bool(x.min() <= xv <= x.max())))
+        n_opt = math.exp(v.x)
+        out.append((IsoFlopProfile(c=c, n=points.n[idx].tolist(), loss=points.loss[idx].tolist(), n_opt=n_opt,
+                                   d_opt=float(points.tokens_for(c, n_opt)), loss_opt=v.loss, inside=v.inside,
+                                   curve_n=np.exp(v.curve_x).tolist(), curve_loss=list(v.curve_y), coef=v.coef),
+                    prof))
     return out
 
 
 class IsoFlopFit(OptimaLinesLaw):
+    """Settings: ``vertex`` the finder of each budget's minimum (harness.fit.vertex: local, akima,
+    global; global is Hoffmann's); ``window`` the sizes a local parabola uses; ``weighted`` whether the
+    power laws weigh each vertex by its uncertainty under reruns; ``seed_noise`` the relative spread
+    of one run's loss (None: measured from replicate seeds, else from the local parabolas'
+    residuals); ``noise_draws`` the reruns simulated per vertex."""
+
     name = "approach2"
     title = "Approach 2 (Hoffmann et al. 2022): IsoFLOP profiles"
     approach = 2
@@ -75,29 +95,99 @@ class IsoFlopFit(OptimaLinesLaw):
     honours_weights = True
 
     def __init__(self, n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0, rtol: float = 0.05,
-                 min_sizes: int = 3) -> None:
+                 min_sizes: int = 3, vertex: str = DEFAULT_FINDER, window: int = DEFAULT_WINDOW,
+                 weighted: bool = True, seed_noise: float | None = None, noise_draws: int = 200) -> None:
         super().__init__(n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed)
         self.rtol, self.min_sizes = rtol, min_sizes
+        self.vertex, self.window, self.weighted = vertex, window, weighted
+        self.seed_noise, self.noise_draws = seed_noise, noise_draws
 
-    def _lines(self, points: Points, no_minimum: list[str] | None = None) -> tuple[list[IsoFlopProfile], LogLine, LogLine]:
-        prof = profiles(points, self.rtol, self.min_sizes, no_minimum)
+    def check_settings(self) -> None:
+        """Raise FitInputError naming a bad setting (called by fit; callers may call it first)."""
+        if self.vertex not in VERTEX_FINDERS:
+            raise FitInputError(f"approach2: vertex finder {self.vertex!r} is not one of {', '.join(VERTEX_FINDERS)}")
+        if not (isinstance(self.window, int) and self.window >= 3):
+            raise FitInputError(f"approach2: window {self.window!r} must be an integer of at least 3 sizes")
+        if self.seed_noise is not None and not (math.isfinite(self.seed_noise) and self.seed_noise > 0):
+            raise FitInputError(f"approach2: seed_noise {self.seed_noise!r} must be a positive relative spread")
+
+    def _profiles(self, points: Points, no_minimum: list[str] | None = None) -> list[tuple[IsoFlopProfile, Profile]]:
+        prof = profiles(points, self.rtol, self.min_sizes, self.vertex, self.window, no_minimum)
         if len(prof) < 2:
             raise InsufficientData(
                 f"approach 2 needs IsoFLOP groups (runs of equal compute, within {self.rtol:.0%}) of at least "
                 f"{self.min_sizes} model sizes at 2 or more budgets; found {len(prof)}")
         # Only a vertex bracketed by the sizes tried is a measured optimum; one outside is the
         # parabola's extrapolation, which can land decades away when a profile is nearly flat.
-        used = [p for p in prof if p.inside]
-        if len(used) < 2:
+        if sum(p.inside for p, _ in prof) < 2:
             raise InsufficientData(
                 f"approach 2 needs 2 or more budgets whose IsoFLOP minimum lies within the model sizes "
-                f"tried; found {len(used)} of {len(prof)} (widen the shapes around the minimum)")
+                f"tried; found {sum(p.inside for p, _ in prof)} of {len(prof)} (widen the shapes around the minimum)")
+        return prof
+
+    def _lines(self, prof: list[IsoFlopProfile], sd: dict[float, float] | None) -> tuple[LogLine, LogLine]:
+        used = [p for p in prof if p.inside]
         c = np.array([p.c for p in used])
-        return prof, fit_logline(c, np.array([p.n_opt for p in used])), fit_logline(c, np.array([p.d_opt for p in used]))
+        w = None
+        if sd:
+            # A resample's budget is matched to the full data's by its nearest C (their geometric means differ a little).
+            keys = np.array(list(sd))
+            w = np.array([1.0 / sd[float(keys[np.argmin(np.abs(np.log(keys / p.c)))])] for p in used])
+        return (fit_logline(c, np.array([p.n_opt for p in used]), w),
+                fit_logline(c, np.array([p.d_opt for p in used]), w))
+
+    def _vertex_sds(self, points: Points, prof: list[tuple[IsoFlopProfile, Profile]]) -> dict[float, float] | None:
+        """Each bracketed vertex's standard error under reruns, by budget; None when unweighted."""
+        labels = cluster_log(points.c, self.rtol)
+        groups = [np.flatnonzero(labels == g) for g in np.unique(labels)]
+        log_n, loss = [np.log(points.n[g]) for g in groups], [points.loss[g] for g in groups]
+        measured = replicate_noise(log_n, loss)
+        if measured:
+            # Replicates far apart are said: they are real reruns, counted in full by the bootstrap.
+            for b, x, v in replicate_deviations(log_n, loss):
+                if np.ptp(v) > 4 * measured * math.sqrt(2):
+                    c = float(np.exp(np.mean(np.log(points.c[groups[b]]))))
+                    self.warnings_.append(f"replicate seeds at C={c:.3g}, N={math.exp(x):.3g} differ by {np.ptp(v):.1%} "
+                                          f"(over 4 sd of the typical {measured:.2%} seed noise): a heavy tail of reruns")
+        if self.seed_noise is not None:
+            self.noise_, self.noise_source_ = self.seed_noise, "given (seed_noise)"
+        elif measured is not None:
+            self.noise_, self.noise_source_ = measured, "replicate seeds (pooled spread of log loss)"
+        else:
+            self.noise_ = residual_noise([pr for _, pr in prof], self.window)
+            self.noise_source_ = "residuals about the local parabolas (an upper bound: misfit included)"
+        if not self.weighted or self.noise_ is None or self.noise_ < 1e-9:
+            return None  # noise-free points (predicted profiles) have no rerun spread to weigh by
+        rng = np.random.default_rng(self.seed)
+        sd = {}
+        for p, pr in prof:
+            if p.inside:
+                p.sd_log_n = max(vertex_sd(pr, self.noise_, self.vertex, self.window, self.noise_draws, rng), 1e-6)
+                sd[p.c] = p.sd_log_n
+        return sd
+
+    def _scatter(self, sd: dict[float, float] | None) -> float | None:
+        """sqrt(chi^2 / dof) of the weighted line: 1 when the vertices scatter as their rerun sds say."""
+        used = [p for p in self.profiles_ if p.inside]
+        if sd is None or len(used) < 3:
+            return None
+        r = [(math.log(p.n_opt) - math.log(float(self.n_line_(p.c)))) / p.sd_log_n for p in used]
+        return math.sqrt(sum(x * x for x in r) / (len(used) - 2))
 
     def _fit(self, points: Points) -> None:
+        self.check_settings()
         no_minimum: list[str] = []
-        self.profiles_, self.n_line_, self.d_line_ = self._lines(points, no_minimum)
+        prof = self._profiles(points, no_minimum)
+        self.profiles_ = [p for p, _ in prof]
+        self.noise_, self.noise_source_ = None, None
+        sd = self._vertex_sds(points, prof)
+        self.n_line_, self.d_line_ = self._lines(self.profiles_, sd)
+        self.scatter_ = self._scatter(sd)
+        if self.scatter_ is not None and self.scatter_ > 2:
+            self.warnings_.append(
+                f"the vertices scatter about the power law {self.scatter_:.1f} times as far as seed noise moves them: "
+                "the profiles carry more than seed noise (shape effects, a misplaced window); the weights then "
+                "favour vertices that are sure under reruns but not therefore right, so compare --unweighted-vertices")
         self.warnings_ += no_minimum
         self.boot_ = None
         if self.n_bootstrap > 0:
@@ -106,10 +196,11 @@ class IsoFlopFit(OptimaLinesLaw):
             groups = [np.flatnonzero(labels == g) for g in np.unique(labels)]
             rows = []
             for _ in range(self.n_bootstrap):
-                # Resample runs within each budget, so every resample keeps its IsoFLOP groups.
+                # Resample runs within each budget, so every resample keeps its IsoFLOP groups; where
+                # sizes were run with several seeds this resamples the seeds too.
                 idx = np.concatenate([rng.choice(g, size=len(g), replace=True) for g in groups])
                 try:
-                    _, nl, dl = self._lines(points.subset(idx))
+                    nl, dl = self._lines([p for p, _ in self._profiles(points.subset(idx))], sd)
                 except (InsufficientData, OverflowError, np.linalg.LinAlgError):
                     continue  # this resample has no usable pair of minima; it says nothing about a, b
                 row = (nl.slope, dl.slope, nl.k, dl.k)
@@ -125,7 +216,37 @@ class IsoFlopFit(OptimaLinesLaw):
                            f"({min(p.n):.3g}-{max(p.n):.3g}): an extrapolation, left out of the power laws"
                            for p in self.profiles_ if not p.inside]
         self.details_ = {"profiles": [p.__dict__ for p in self.profiles_], "rtol": self.rtol,
-                         "n_bootstrap": 0 if self.boot_ is None else len(self.boot_)}
+                         "n_bootstrap": 0 if self.boot_ is None else len(self.boot_),
+                         "vertex": self.vertex, "window": self.window if self.vertex == "local" else None,
+                         "weighted": sd is not None, "seed_noise": self.noise_, "seed_noise_from": self.noise_source_,
+                         "vertex_scatter": self.scatter_,
+                         "interval": "percentile bootstrap over runs resampled within each budget (replicate seeds "
+                                     "included), vertices found again, the weights kept"}
+
+    @classmethod
+    def extra_section(cls, r) -> list[str]:
+        d = r.details
+        if "vertex" not in d:
+            return []  # a result written before the finders were named
+        how = {"local": f"a parabola in log N through the {d['window']} sizes around the lowest loss",
+               "akima": "the minimum of Akima's interpolant through (log N, log loss)",
+               "global": "one parabola in log N through every size (Hoffmann et al.)"}[d["vertex"]]
+        if d["weighted"]:
+            weigh = (f"each vertex weighted by 1/sd of its log N under simulated reruns (seed noise "
+                     f"{d['seed_noise']:.2%} per run, from {d['seed_noise_from']})")
+        else:
+            weigh = "every vertex weighted alike"
+        scatter = d.get("vertex_scatter")
+        if scatter is not None:
+            weigh += f"; the vertices scatter about it {scatter:.2g} times as far as those sds say (1: seed noise alone)"
+        lines = ["", f"Vertices: {how}; replicate seeds of a size averaged first. Power laws: {weigh}. "
+                     f"Interval: {d['interval']}.", "",
+                 "| C | sizes (runs) | N_opt | sd of log N_opt | loss at N_opt | used |", "|---|---|---|---|---|---|"]
+        for p in d["profiles"]:
+            sd = "–" if p.get("sd_log_n") is None else f"{p['sd_log_n']:.3f}"
+            lines.append(f"| {p['c']:.3g} | {len(set(p['n']))} ({len(p['n'])}) | {p['n_opt']:.4g} | {sd} | "
+                         f"{p['loss_opt']:.4f} | {'yes' if p['inside'] else 'no: outside the sizes'} |")
+        return lines
 
     def plots(self, report, out_dir, tag: str = "") -> dict[str, str]:
         return {f"isoflop{tag}": isoflop_plot(self, out_dir, f"isoflop{tag}")}
