@@ -18,8 +18,10 @@ from harness.fit.api import (
     write_outputs,
 )
 from harness.fit.law import law_names
+from harness.fit.laws.approach2 import IsoFlopFit
 from harness.fit.loaders import load_any
 from harness.fit.points import concat
+from harness.fit.vertex import DEFAULT_FINDER, DEFAULT_WINDOW, VERTEX_FINDERS
 from harness.flops import CONVENTIONS as FLOP_CHOICES
 from harness.flops import PARAM_CONVENTIONS as PARAM_CHOICES
 from harness.tune.fitlink import apply_tuning
@@ -77,6 +79,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, metavar="FILE", help="write the fit as JSON")
     p.add_argument("--plots", default=None, metavar="DIR", help="write PNG and SVG plots here")
     p.add_argument("--report", default=None, metavar="FILE", help="write a markdown report")
+    g = p.add_argument_group("approach 3 (chinchilla)")
+    g.add_argument("--pin", action="append", default=[], metavar="NAME=VALUE",
+                   help="hold a parameter of L = E + A/N^alpha + B/D^beta fixed (repeatable), e.g. E=1.2136; with a "
+                        "known Bayes loss (synthetic data) E is also pinned at it beside the free fit anyway")
+    g = p.add_argument_group("approach 2 (IsoFLOP vertices)")
+    g.add_argument("--vertex", choices=VERTEX_FINDERS, default=DEFAULT_FINDER,
+                   help="how each budget's minimum is found: local (a parabola through the sizes around the lowest "
+                        "loss, default), akima (Akima's interpolant, Porian et al.), global (one parabola through "
+                        "every size: Hoffmann et al.'s approach 2)")
+    g.add_argument("--vertex-window", type=int, default=DEFAULT_WINDOW, metavar="K",
+                   help=f"--vertex local: the sizes each parabola uses (default {DEFAULT_WINDOW})")
+    g.add_argument("--unweighted-vertices", action="store_true",
+                   help="fit the power laws through the vertices alike, not by their uncertainty under reruns")
+    g.add_argument("--seed-noise", type=float, default=None, metavar="REL",
+                   help="the relative seed-to-seed spread of one run's loss, e.g. 0.004 (default: measured from "
+                        "replicate seeds, else bounded by the local parabolas' residuals)")
     g = p.add_argument_group("the annealing law (--law annealing: the loss curve of each shape)")
     g.add_argument("--fit-schedules", default=None, metavar="NAMES",
                    help="fit only runs whose schedule is one of these comma-separated names, e.g. constant,wsd")
@@ -107,6 +125,20 @@ def _budgets(text: str, option: str = "--at-flops") -> list[float]:
     out = []
     for part in filter(None, (s.strip() for s in text.split(","))):
         out.append(positive_number(part, option))
+    return out
+
+
+def _pins(items: list[str]) -> dict[str, float]:
+    """--pin NAME=VALUE pairs; the law checks each name and value against the points it fits."""
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise FitInputError(f"--pin {item!r}: write NAME=VALUE, e.g. E=1.2136")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise FitInputError(f"--pin {item!r}: {value.strip()!r} is not a number") from None
     return out
 
 
@@ -150,7 +182,12 @@ def run(argv: list[str] | None = None) -> int:
                                                     threshold=args.undertuned_threshold,
                                                     weight=args.downweight_undertuned)
     annealing = "annealing" in (args.law or [])
-    settings = {}
+    settings: dict[str, dict] = {"approach2": {"vertex": args.vertex, "window": args.vertex_window,
+                                               "weighted": not args.unweighted_vertices,
+                                               "seed_noise": args.seed_noise}}
+    IsoFlopFit(**settings["approach2"]).check_settings()  # a bad flag is said before any fit runs
+    if args.pin:
+        settings["chinchilla"] = {"pin": _pins(args.pin)}
     if args.annealing_lambda:
         lams = _budgets(args.annealing_lambda, "--annealing-lambda")
         if not all(0 < x < 1 for x in lams):

@@ -3,6 +3,11 @@ both call ``fit_points`` / ``fit_sweep`` so there is one code path.
 
 Which laws exist, what each can do and how it is reported all come from the law registry
 (``harness.fit.law``); nothing here names a particular law.
+
+A known floor (``Points.floor``, the synthetic language's exact Bayes loss): every law that can hold
+its parameters fixed (a ``pin`` setting) and has an irreducible loss E is fitted twice, E free and
+E pinned at the floor (the second result labelled ``E=floor``, its key ``<law>@E=floor``), each
+with its residuals, so the report can set the two side by side.
 """
 
 from __future__ import annotations
@@ -24,11 +29,13 @@ from harness.fit.law import Law, check_law_names, get_law, registry
 from harness.fit.loaders import load_sweep
 from harness.fit.plots import write_plots
 from harness.fit.points import Points
-from harness.fit.report import write_report
+from harness.fit.report import residual_summary, write_report
 from harness.fit.results import Allocation, LawResult, Prediction, budget_key
 from harness.tune.fitlink import apply_tuning, check_weight
 
 DEFAULT_BOOTSTRAP = 1000
+# The label (``LawResult.dataset``) of a law's second fit with E pinned at the points' known floor.
+FLOOR_PIN = "E=floor"
 
 
 def positive_number(text: str, what: str) -> float:
@@ -98,7 +105,8 @@ class FitReport:
 
     def e_vs_floor(self) -> list[tuple[str, float, list[float] | None]]:
         """(law, fitted E, its interval) for each law with an irreducible term, to set beside ``floor``."""
-        return [(result_key(r), r.params["E"], r.ci.get("E")) for r in self.results if "E" in r.params]
+        return [(result_key(r), r.params["E"], r.ci.get("E")) for r in self.results
+                if "E" in r.params and "E" not in r.details.get("pinned", {})]
 
     def headline(self) -> str:
         parts = [f"fit of {self.n_points} points (N = {self.param_convention}; every C in {self.flops_convention} FLOPs)"]
@@ -183,7 +191,10 @@ def fit_points(points: Points, laws: Sequence[str] | None = None, *, bootstrap: 
     """Fit each law that the points support; a law they cannot support is skipped with a reason.
 
     ``law_settings``: a law's own constructor settings by law name, e.g.
-    ``{"annealing": {"lambdas": (0.995,)}}`` (the CLI's --annealing-lambda).
+    ``{"annealing": {"lambdas": (0.995,)}}`` (the CLI's --annealing-lambda), or
+    ``{"chinchilla": {"pin": {"E": 1.2136}}}`` to hold parameters fixed at given values.
+    With a known floor (``points.floor``), a law that can pin E is also fitted with E pinned at
+    it (see the module docstring).
 
     Points from several data sets are never pooled by a law that fits one: a named law is refused
     (one line naming the data sets), a default one is left out with a note; ``by_data`` fits
@@ -210,22 +221,25 @@ def fit_points(points: Points, laws: Sequence[str] | None = None, *, bootstrap: 
     if by_data and several:
         subsets = list(points.by_dataset().items())
     results, skipped, fitters = [], {}, {}
+
+    def fit(cls: type[Law], pts: Points, label: str | None, strict: bool) -> None:
+        settings = (law_settings or {}).get(cls.name, {})
+        common = dict(bootstrap=bootstrap, holdout=holdout, at_flops=at_flops, specs=specs,
+                      inference_tokens=inference_tokens, seed=seed, results=results, skipped=skipped, fitters=fitters)
+        free = _fit_one(cls, pts, label, settings=settings, strict=strict, **common)
+        if free is not None:
+            _fit_at_floor(cls, pts, label, free, settings, **common)
+
     for label, pts in subsets:
         for law in laws:
             cls = get_law(law)
             if label is not None and cls.pools_datasets:
                 continue  # a joint law is fitted once, on every data set, below
-            _fit_one(cls, pts, label, bootstrap=bootstrap, holdout=holdout, at_flops=at_flops, specs=specs,
-                     settings=(law_settings or {}).get(law, {}),
-                     inference_tokens=inference_tokens, seed=seed, strict=explicit and len(laws) == 1,
-                     results=results, skipped=skipped, fitters=fitters)
+            fit(cls, pts, label, strict=explicit and len(laws) == 1)
     if by_data and several:
         for law in laws:
             if get_law(law).pools_datasets:
-                _fit_one(get_law(law), points, None, bootstrap=bootstrap, holdout=holdout, at_flops=at_flops,
-                         settings=(law_settings or {}).get(law, {}),
-                         specs=specs, inference_tokens=inference_tokens, seed=seed, strict=False,
-                         results=results, skipped=skipped, fitters=fitters)
+                fit(get_law(law), points, None, strict=False)
     if not results:
         raise FitInputError("no law could be fitted: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
     return FitReport(source=points.source, n_points=len(points), param_convention=points.param_convention,
@@ -233,18 +247,36 @@ def fit_points(points: Points, laws: Sequence[str] | None = None, *, bootstrap: 
                      skipped=skipped, points=points, fitters=fitters)
 
 
+def _fit_at_floor(cls: type[Law], pts: Points, label: str | None, free: tuple[LawResult, Law],
+                  settings: Mapping[str, Any], **common: Any) -> None:
+    """With a known floor, fit a law that can pin E once more with E held at the floor, and give both
+    fits their residuals. Not when the user pinned E already (that fit is the pinned one)."""
+    pin = dict(settings.get("pin") or {})
+    if pts.floor is None or not cls.can_pin or "E" not in free[0].params or "E" in pin:
+        return
+    tag = FLOOR_PIN if label is None else f"{label}, {FLOOR_PIN}"
+    pinned = _fit_one(cls, pts, tag, settings={**settings, "pin": {**pin, "E": pts.floor}}, strict=False, **common)
+    if pinned is None:
+        return
+    pinned[0].details["compared_with"] = {"law": free[0].law, "dataset": free[0].dataset}
+    for res, fitter in (free, pinned) if cls.can_predict else ():
+        res.details["residuals"] = residual_summary(pts, np.asarray(fitter.predict_points(pts), dtype=float))
+
+
 def _fit_one(cls: type[Law], pts: Points, label: str | None, *, bootstrap: int, holdout: int,
              at_flops: Sequence[float], specs: Sequence[PredictSpec], inference_tokens: float | None, seed: int,
              strict: bool, results: list[LawResult], skipped: dict[str, str], fitters: dict[str, Law],
-             settings: Mapping[str, Any] | None = None) -> None:
+             settings: Mapping[str, Any] | None = None) -> tuple[LawResult, Law] | None:
+    """Fit one law and add its result (or why it was skipped); the result and its fitter, or None if skipped."""
     key = cls.name if label is None else f"{cls.name}@{label}"
+    settings = dict(settings or {})
     try:
-        fitter = cls(n_bootstrap=bootstrap, seed=seed, **dict(settings or {})).fit(pts)
+        fitter = cls(n_bootstrap=bootstrap, seed=seed, **settings).fit(pts)
     except FitInputError as e:  # InsufficientData included: a law the points cannot support
         if strict and not isinstance(e, InsufficientData):
             raise
         skipped[key] = str(e)
-        return
+        return None
     res = fitter.result()
     res.dataset = label
     if cls.can_allocate:
@@ -260,7 +292,8 @@ def _fit_one(cls: type[Law], pts: Points, label: str | None, *, bootstrap: int, 
             res.warnings.append(f"--holdout {holdout} not evaluated: this fit has only {len(pts)} points")
         else:
             try:
-                res.holdout = evaluate_holdout(lambda: cls(n_bootstrap=0, seed=seed), pts, holdout)
+                # With the law's own settings: a pinned law's holdout is the pinned law's.
+                res.holdout = evaluate_holdout(lambda: cls(n_bootstrap=0, seed=seed, **settings), pts, holdout)
             except (InsufficientData, FitInputError) as e:
                 res.warnings.append(f"holdout not evaluated: {e}")
     if inference_tokens is not None:
@@ -271,6 +304,7 @@ def _fit_one(cls: type[Law], pts: Points, label: str | None, *, bootstrap: int, 
             res.details["inference_optimum"] = io
     results.append(res)
     fitters[key] = fitter
+    return res, fitter
 
 
 def output_paths(out_dir: str | Path | None, json_path: str | Path | None = None, plots_dir: str | Path | None = None,

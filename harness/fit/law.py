@@ -17,6 +17,7 @@ The interface (scikit-learn style)::
         can_allocate = True             # implements n_opt(c), d_opt(c), optimal_loss(c)
         pools_datasets = False          # True only for laws fitting several data sets jointly
         honours_weights = False         # True if _fit reads points.weight (else warned when set)
+        can_pin = False                 # True if a ``pin`` setting holds named parameters fixed
         fitted_by_default = False       # True: fitted when no law is named, whatever the points
         min_points = 5                  # fewer: InsufficientData (skipped, or one-line error)
         n_params = 4                    # free parameters: n_params + 1 points at least, else refused
@@ -114,6 +115,9 @@ class Law:
     param_labels: ClassVar[dict[str, str]] = {}
     # Whether _fit reads ``points.weight`` (a law that does not is warned about when weights are set).
     honours_weights: ClassVar[bool] = False
+    # Whether the constructor takes ``pin`` ({parameter: value} held fixed); with a known floor such a
+    # law with an E is fitted a second time with E pinned at it (harness.fit.api).
+    can_pin: ClassVar[bool] = False
 
     # Whether ``default_for`` says yes whatever the points (a law that depends on them overrides it).
     fitted_by_default: ClassVar[bool] = False

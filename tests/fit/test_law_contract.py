@@ -42,6 +42,8 @@ def _settings_problems(cls: type[Law]) -> list[str]:
     except Exception as e:
         return [f"the constructor works on its settings ({type(e).__name__}: {e})"]
     problems = []
+    if ("pin" in names) != cls.can_pin:
+        problems.append("can_pin does not say whether the constructor takes pin")
     kept = law.get_params()
     if set(kept) != set(given) or any(kept[p] is not v for p, v in given.items()):
         problems.append("the constructor does not store every setting unchanged under its name")
@@ -178,7 +180,14 @@ class _PredictsNothing(_ToyLaw):
         return np.full(np.shape(n), math.nan)
 
 
+class _PinsUnsaid(_ToyLaw):
+    def __init__(self, n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0, pin=None) -> None:
+        super().__init__(n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed)
+        self.pin = pin
+
+
 @pytest.mark.parametrize("toy, problem", [
+    (_PinsUnsaid, "can_pin does not say whether the constructor takes pin"),
     (_CastsASetting, "the constructor works on its settings (TypeError: int() argument must be"),
     (_LearnsInTheConstructor, "the constructor sets more than its settings: params_"),
     (_FitReturnsNothing, "fit does not return self"),

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
+from harness.errors import FitInputError
 from harness.fit.anchors import EPOCH
 from harness.fit.api import fit_points, write_outputs
 from harness.fit.points import Points
+from harness.fit.report import floor_comparisons
+from tests.fit.laws.test_chinchilla_pinned import SMALL_GRID, hoffmann_points
+
+# The small start grid keeps these fits under a second; the full grid is tested with the law.
+FAST = {"chinchilla": {"grid": SMALL_GRID}}
 
 
 def _epoch_isoflop_points(seed: int) -> Points:
@@ -50,3 +58,58 @@ def test_each_approach_is_set_beside_hoffmanns_a_for_that_approach(tmp_path):
               for name, sec in sections.items() if name in ("chinchilla", "approach2", "approach1")}
     assert "| 0.46 |" in a_rows["chinchilla"] and "0.4516" not in md
     assert "| 0.49 |" in a_rows["approach2"] and "| 0.5 |" in a_rows["approach1"]
+
+
+def test_a_known_floor_sets_e_pinned_beside_e_free(tmp_path):
+    # Points of Hoffmann's law (E 1.69) against a floor of 1.5: pinning E there must cost residual.
+    rep = fit_points(hoffmann_points(floor=1.5), ["chinchilla"], bootstrap=10, law_settings=FAST)
+    assert [(r.law, r.dataset) for r in rep.results] == [("chinchilla", None), ("chinchilla", "E=floor")]
+    assert set(rep.fitters) == {"chinchilla", "chinchilla@E=floor"}
+    free, pinned = rep.results
+    assert pinned.params["E"] == 1.5 and "E" not in pinned.ci and pinned.details["pinned"] == {"E": 1.5}
+    assert pinned.details["compared_with"] == {"law": "chinchilla", "dataset": None}
+    assert free.details["residuals"]["rms_log"] < 1e-6 < 1e-3 < pinned.details["residuals"]["rms_log"]
+    # Only the free E is set against the floor: the pinned one equals it by construction.
+    assert [k for k, _, _ in rep.e_vs_floor()] == ["chinchilla"]
+    assert "E pinned at 1.5" in rep.headline()
+    write_outputs(rep, json_path=tmp_path / "fit.json", report_path=tmp_path / "report.md")
+    laws = json.loads((tmp_path / "fit.json").read_text())["laws"]
+    assert [lw["details"].get("pinned") for lw in laws] == [None, {"E": 1.5}]
+    assert all("by_budget" in lw["details"]["residuals"] for lw in laws)
+    md = (tmp_path / "report.md").read_text()
+    section = md.split("## chinchilla: E free against E pinned at the Bayes loss\n", 1)[1].split("\n## ", 1)[0]
+    assert "| E | 1.69 (1.69 – 1.69) | 1.5 (pinned) |" in section
+    assert "| alpha | 0.34 (0.34 – 0.34) |" in section
+    assert "| RMS of log residuals | " in section and "| largest relative residual | 0.00% | " in section
+    assert "0.4%, the documented seed-to-seed spread" in section
+    assert "| C 1e+19 | 4 | +0.00% (0.00%) |" in section and "| N 1.15e+08 | 3 |" in section
+    assert "Beyond the seed noise: E free: nowhere; E pinned: " in section
+
+
+@pytest.mark.slow  # two fits that cannot reach the points (a few seconds on a loaded machine)
+def test_the_residual_table_names_the_budget_the_law_misses():
+    # Every run at C = 1e19 1.5% above the law: neither fit can follow one budget, and both say so.
+    rep = fit_points(hoffmann_points(floor=1.69, bump={1e19: 1.015}), ["chinchilla"], bootstrap=0, law_settings=FAST)
+    misses = next(line for line in floor_comparisons(rep) if line.startswith("Beyond the seed noise"))
+    free_part, pinned_part = misses.split("; E pinned: ")
+    assert "E free: C 1e+19 (-1.3" in free_part and "C 1e+19 (-1.4" in pinned_part
+    assert "C 1e+18" not in misses and "C 1e+20" not in misses
+
+
+def test_no_floor_no_pinned_fit():
+    rep = fit_points(hoffmann_points(), ["chinchilla"], bootstrap=0, law_settings=FAST)
+    assert [(r.law, r.dataset) for r in rep.results] == [("chinchilla", None)]
+    assert "residuals" not in rep.results[0].details
+
+
+@pytest.mark.slow  # two fits
+def test_pin_by_hand_through_law_settings():
+    settings = {"chinchilla": {**FAST["chinchilla"], "pin": {"E": 1.69}}}
+    rep = fit_points(hoffmann_points(), ["chinchilla"], bootstrap=0, law_settings=settings)
+    (r,) = rep.results
+    assert r.params["E"] == 1.69 and r.params["alpha"] == pytest.approx(0.34, abs=1e-5)
+    # E already pinned by hand: the floor adds no second fit.
+    assert len(fit_points(hoffmann_points(floor=1.69), ["chinchilla"], bootstrap=0, law_settings=settings).results) == 1
+    with pytest.raises(FitInputError, match="cannot pin 'gamma'"):
+        fit_points(hoffmann_points(), ["chinchilla"], bootstrap=0,
+                   law_settings={"chinchilla": {**FAST["chinchilla"], "pin": {"gamma": 1.0}}})

@@ -15,25 +15,37 @@ the full-data optimum plus the next few distinct local optima of the full grid, 
 one batch. Re-running the 4,500-point grid per resample would cost 4,500x more for starts
 that, on every data set tried here, end in the same basin as the full-data optimum; the extra
 local optima guard against a resample whose best basin differs.
+
+Pinning (``pin={"E": 1.2136}``): any of E, A, B, alpha, beta can be held at a given value, e.g. E at
+a known irreducible loss. The optimiser then moves only the free parameters: theta (in the fit's
+units) is an affine function ``m @ u + c`` of the free ones u (``Embedding``), so the objective and
+its gradient are exact, not a penalty. A pinned A or B still moves in the fit's units with its
+exponent (log A/N^alpha = log A - alpha log N), which is why it is affine and not a plain mask. The
+start grid is the same grid on the free parameters (its duplicates dropped), and the bootstrap the
+same resamples; a pinned parameter keeps its value in ``params_`` and has no interval.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
 
 import numpy as np
 
+from harness.errors import FitInputError
 from harness.fit.allocation import LawParams, inference_optimum
 from harness.fit.anchors import EPOCH, HOFFMANN, HOFFMANN_ALLOCATION
 from harness.fit.law import Law, scale
 from harness.fit.multistart import batched_lbfgs, distinct_best, polish
 from harness.fit.objective import DEFAULT_DELTA, objective
 from harness.fit.points import Points
-from harness.fit.results import percentile_ci
+from harness.fit.results import LawResult, percentile_ci
 
 THETA_NAMES = ("a", "b", "e", "alpha", "beta")
+# The parameter each entry of theta stands for, by its name in params_ (what ``pin`` takes).
+PINNABLE = ("A", "B", "E", "alpha", "beta")
 
 # scipy's default stop, (f_k - f_k+1) / max(|f_k|, |f_k+1|, 1) <= 2.2e-9, is an absolute 2.2e-9
 # on an objective of about 1e-3 (the summed Huber at delta 1e-3). From a start next to the
@@ -74,6 +86,78 @@ def params_to_theta(p: LawParams) -> np.ndarray:
     return np.array([math.log(p.A), math.log(p.B), math.log(p.E), p.alpha, p.beta])
 
 
+def check_pin(pin: Any, min_loss: float) -> dict[str, float]:
+    """The pinned values as floats, or a one-line FitInputError naming the parameter that cannot be pinned."""
+    if pin is None:
+        return {}
+    if not isinstance(pin, Mapping):
+        raise FitInputError(f"chinchilla: pin must map parameter names to values, e.g. {{'E': 1.7}}, got {pin!r}")
+    out = {}
+    for name, value in pin.items():
+        if name not in PINNABLE:
+            raise FitInputError(f"chinchilla: cannot pin {name!r}: pin one of {', '.join(PINNABLE)}")
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise FitInputError(f"chinchilla: pinned {name} = {value!r} is not a number") from None
+        if not math.isfinite(v):
+            raise FitInputError(f"chinchilla: pinned {name} = {v} must be finite")
+        if name == "E" and not 0 <= v < min_loss:
+            # At or above the lowest loss the E term alone overshoots that point whatever A and B do.
+            raise FitInputError(f"chinchilla: pinned E = {v:g} must be >= 0 and below the lowest loss {min_loss:.6g}")
+        if name != "E" and not v > 0:
+            raise FitInputError(f"chinchilla: pinned {name} = {v:g} must be positive")
+        out[name] = v
+    if len(out) == len(PINNABLE):
+        raise FitInputError(f"chinchilla: every parameter ({', '.join(PINNABLE)}) is pinned, so none is left to fit")
+    return out
+
+
+def pinned_text(pins: Mapping[str, float]) -> str:
+    """'E pinned at 1.2136, alpha pinned at 0.34': how a result says which parameters were held fixed."""
+    return ", ".join(f"{k} pinned at {v:.6g}" for k, v in pins.items())
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """theta in the fit's units (rows of (a, b, e, alpha, beta)) as the affine function ``u @ m.T + c``
+    of the free parameters u; the identity when nothing is pinned."""
+
+    free: tuple[int, ...]  # the entries of theta that are fitted
+    m: np.ndarray  # (5, len(free))
+    c: np.ndarray  # (5,)
+
+    @classmethod
+    def of(cls, pins: Mapping[str, float], log_sn: float, log_sd: float) -> "Embedding":
+        free = tuple(i for i, name in enumerate(PINNABLE) if name not in pins)
+        m = np.zeros((5, len(free)))
+        m[list(free), range(len(free))] = 1.0
+        c = np.zeros(5)
+        with np.errstate(divide="ignore"):  # E pinned at 0: e = -inf, and the E term drops out of the sum
+            for i, name in enumerate(PINNABLE):
+                if name in pins:
+                    c[i] = np.log(pins[name]) if i < 3 else pins[name]
+        # A pinned A (B) is log A - alpha log s_n in the fit's units: it moves with a free alpha (beta).
+        for i, j, log_s in ((0, 3, log_sn), (1, 4, log_sd)):
+            if i not in free:
+                if j in free:
+                    m[i, free.index(j)] = -log_s
+                else:
+                    c[i] -= c[j] * log_s
+        return cls(free=free, m=m, c=c)
+
+    @property
+    def identity(self) -> bool:
+        return len(self.free) == 5
+
+    def full(self, u: np.ndarray) -> np.ndarray:
+        return u if self.identity else u @ self.m.T + self.c
+
+    def grad(self, g: np.ndarray) -> np.ndarray:
+        """The objective's gradient in u from its gradient in theta (chain rule through the map)."""
+        return g if self.identity else g @ self.m
+
+
 @dataclass
 class GridReport:
     n_starts: int
@@ -102,60 +186,68 @@ class ChinchillaFit(Law):
     order = 10
     headline_keys = ("alpha", "beta", "E", "a", "b")
     honours_weights = True
+    can_pin = True
     fitted_by_default = True
 
     def __init__(self, n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0, delta: float = DEFAULT_DELTA,
                  grid: np.ndarray | None = None, n_polish: int = 3, boot_starts: int = 4,
-                 boot_chunk: int = 1000) -> None:
+                 boot_chunk: int = 1000, pin: Mapping[str, float] | None = None) -> None:
         super().__init__(n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed)
         self.delta = delta
         self.grid = grid
         self.n_polish = n_polish
         self.boot_starts = boot_starts
         self.boot_chunk = boot_chunk
+        self.pin = pin
 
     # -- fitting ---------------------------------------------------------------------------
     def _fit(self, points: Points) -> None:
+        self.pinned_ = check_pin(self.pin, float(np.min(points.loss)))
         # Fit in units of the points' own geometric means; the grid (raw units) moves with them.
         self._log_s = (math.log(scale(points.n)), math.log(scale(points.d)))
+        self._emb = Embedding.of(self.pinned_, *self._log_s)
+        free = list(self._emb.free)
         if self.grid is None:  # Epoch's grid, moved from their runs' units to the fit's
             grid_norm = to_units(epoch_grid(), -math.log(REF_N), -math.log(REF_D))
         else:  # a grid given in the points' own units
             grid_norm = self._norm(np.asarray(self.grid, dtype=float))
+        # With parameters pinned, the grid's starts that differ only in those are one start.
+        starts = grid_norm if self._emb.identity else np.unique(grid_norm[:, free], axis=0)
         self._logs = (np.log(points.n) - self._log_s[0], np.log(points.d) - self._log_s[1], np.log(points.loss))
-        ln, ld, ll = self._logs
         # Point weights (down-weighted runs) scale each Huber term; a bootstrap resample's counts multiply them.
         self._w = None if points.weight is None else np.asarray(points.weight, dtype=float)
         w_row = None if self._w is None else self._w[None, :]  # one row, broadcast over the starts
         # 500 iterations: on the data sets tried, starts still running by then are stuck on Huber
         # kinks far from the best basin, and each costs a full iteration of Python overhead.
-        batch = batched_lbfgs(lambda th, rows: objective(th, ln, ld, ll, self.delta, weights=w_row),
-                              grid_norm, max_iter=500)
+        batch = batched_lbfgs(lambda u, rows: self._objective(u, w_row), starts, max_iter=500)
         cand = distinct_best(batch.x, batch.f, max(self.n_polish, self.boot_starts))
         polished = [polish(self._fun1(self._w), batch.x[i]) for i in cand[: self.n_polish]]
         best = min(range(len(polished)), key=lambda i: polished[i].f)
-        self.theta_norm_ = polished[best].x
+        self.theta_norm_ = self._emb.full(polished[best].x)
         self.theta_ = self._raw(self.theta_norm_)
         self.objective_ = polished[best].f
         self.converged_ = polished[best].converged
         self.message_ = polished[best].message
-        self.chinchilla_ = theta_to_params(self.theta_)
+        # A pinned value is kept as given, not as it comes back through its logarithm and the units.
+        self.chinchilla_ = replace(theta_to_params(self.theta_), **self.pinned_)
         # Kept in raw units: the shared-exponent law starts its per-data-set fits from them.
-        self._local_optima = self._raw(batch.x[cand])
+        self._local_optima = self._raw(self._emb.full(batch.x[cand]))
         f_best = float(np.nanmin(batch.f))
-        lo, hi = grid_norm.min(axis=0), grid_norm.max(axis=0)
-        outside = [f"{name} = {v:.4g} is outside the start grid's range [{l:g}, {h:g}] (in the fit's units)"
-                   for name, v, l, h in zip(THETA_NAMES, self.theta_norm_, lo, hi) if v <= l or v >= h]
+        lo, hi = starts.min(axis=0), starts.max(axis=0)
+        outside = [f"{THETA_NAMES[i]} = {self.theta_norm_[i]:.4g} is outside the start grid's range [{l:g}, {h:g}] "
+                   "(in the fit's units)" for i, l, h in zip(free, lo, hi)
+                   if self.theta_norm_[i] <= l or self.theta_norm_[i] >= h]
         self.grid_report_ = GridReport(
-            n_starts=len(grid_norm), n_converged=int(batch.converged.sum()),
+            n_starts=len(starts), n_converged=int(batch.converged.sum()),
             n_at_best=int(np.sum(batch.f <= f_best + 1e-6 * abs(f_best))),
-            best_start=[float(v) for v in self._raw(grid_norm[cand[best]])], optimum_outside_grid=outside)
+            best_start=[float(v) for v in self._raw(self._emb.full(starts[cand[best]]))],
+            optimum_outside_grid=outside)
         self.boot_theta_ = self._raw(self._bootstrap(self.n_bootstrap)) if self.n_bootstrap > 0 else None
         p = self.chinchilla_
         self.params_ = {**p.as_dict(), "a": p.a, "b": p.b, "G": p.G}
         self.ci_ = self._ci()
         self.warnings_ += outside
-        if p.E < 1e-3 * float(np.min(points.loss)):
+        if "E" not in self.pinned_ and p.E < 1e-3 * float(np.min(points.loss)):
             # E has run towards its floor of 0: the points do not separate the irreducible loss
             # from the power laws (typically too few budgets, or none near the floor).
             self.warnings_.append(f"UNDER-DETERMINED: E = {p.E:.3g} is all but 0: the points do not pin the "
@@ -164,7 +256,8 @@ class ChinchillaFit(Law):
             self.warnings_.append(f"L-BFGS-B did not converge: {self.message_}")
         self.details_ = {"delta": self.delta, "grid": self.grid_report_.__dict__,
                          "n_bootstrap": len(self.boot_params()), "optimizer_message": self.message_,
-                         "units": {"N": math.exp(self._log_s[0]), "D": math.exp(self._log_s[1])}}
+                         "units": {"N": math.exp(self._log_s[0]), "D": math.exp(self._log_s[1])},
+                         **({"pinned": dict(self.pinned_)} if self.pinned_ else {})}
 
     def _norm(self, theta: np.ndarray) -> np.ndarray:
         return to_units(theta, -self._log_s[0], -self._log_s[1])
@@ -172,44 +265,51 @@ class ChinchillaFit(Law):
     def _raw(self, theta: np.ndarray) -> np.ndarray:
         return to_units(theta, self._log_s[0], self._log_s[1])
 
-    def _fun1(self, weights: np.ndarray | None = None):
+    def _objective(self, u: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """The summed Huber objective and its gradient at rows u of free parameters (the fit's units)."""
         ln, ld, ll = self._logs
+        f, g = objective(self._emb.full(u), ln, ld, ll, self.delta, weights=weights)
+        return f, self._emb.grad(g)
 
-        def f1(th: np.ndarray) -> tuple[float, np.ndarray]:
-            f, g = objective(th[None, :], ln, ld, ll, self.delta,
-                             None if weights is None else weights[None, :])
+    def _fun1(self, weights: np.ndarray | None = None):
+        def f1(u: np.ndarray) -> tuple[float, np.ndarray]:
+            f, g = self._objective(u[None, :], None if weights is None else weights[None, :])
             return float(f[0]), g[0]
         return f1
 
     def _bootstrap(self, n_boot: int) -> np.ndarray:
         """Resampled optima in the fit's (normalised) units."""
-        ln, ld, ll = self._logs
-        n = len(ll)
+        n = len(self._logs[2])
         rng = np.random.default_rng(self.seed)
         counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)
         if self._w is not None:
             counts = counts * self._w[None, :]
-        starts = np.vstack([self.theta_norm_[None, :], self._norm(self._local_optima[: self.boot_starts - 1])])
-        k = len(starts)
-        out = np.full((n_boot, 5), np.nan)
+        free = list(self._emb.free)
+        starts = np.vstack([self.theta_norm_[None, :], self._norm(self._local_optima[: self.boot_starts - 1])])[:, free]
+        k, p = starts.shape
+        out = np.full((n_boot, p), np.nan)
         for lo in range(0, n_boot, self.boot_chunk):
             w = counts[lo: lo + self.boot_chunk]
             b = len(w)
             x0 = np.tile(starts, (b, 1))
             owner = np.repeat(np.arange(b), k)
-            res = batched_lbfgs(lambda th, rows: objective(th, ln, ld, ll, self.delta, weights=w[owner[rows]]),
+            res = batched_lbfgs(lambda u, rows: self._objective(u, w[owner[rows]]),
                                 x0, ftol=BOOT_FTOL, gtol=BOOT_GTOL, max_iter=3000)
             f = np.where(np.isfinite(res.f), res.f, np.inf).reshape(b, k)
             pick = np.argmin(f, axis=1)
-            out[lo: lo + b] = res.x.reshape(b, k, 5)[np.arange(b), pick]
-        return out
+            out[lo: lo + b] = res.x.reshape(b, k, p)[np.arange(b), pick]
+        return self._emb.full(out)
 
     # -- reading the fit -------------------------------------------------------------------
     def boot_params(self) -> list[LawParams]:
         if self.boot_theta_ is None:
             return []
         # A resample that ran off to A or B = exp(>700) has no finite parameters; it is dropped, as a failed one is.
-        return [theta_to_params(t) for t in self.boot_theta_ if np.all(np.isfinite(t)) and np.all(np.abs(t[:3]) < 700)]
+        # Only the free entries are asked: E pinned at 0 is a log E of -inf in every resample.
+        free = list(self._emb.free)
+        logs = [i for i in free if i < 3]  # the free ones of log A, log B, log E
+        return [replace(theta_to_params(t), **self.pinned_) for t in self.boot_theta_
+                if np.all(np.isfinite(t[free])) and np.all(np.abs(t[logs]) < 700)]
 
     def _ci(self) -> dict[str, list[float]]:
         if self.boot_theta_ is None:
@@ -217,7 +317,9 @@ class ChinchillaFit(Law):
         t = self.boot_theta_
         al, be = t[:, 3], t[:, 4]
         samples = {**lse_samples(t), "a": be / (al + be), "b": al / (al + be)}
-        return {k: percentile_ci(v, self.ci_level) for k, v in samples.items()}
+        # A pinned parameter has no interval, nor have a and b once both exponents are pinned.
+        fixed = set(self.pinned_) | ({"a", "b"} if {"alpha", "beta"} <= set(self.pinned_) else set())
+        return {k: percentile_ci(v, self.ci_level) for k, v in samples.items() if k not in fixed}
 
     def predict(self, n: np.ndarray | float, d: np.ndarray | float) -> np.ndarray:
         return self.chinchilla_.loss(n, d)
@@ -257,6 +359,23 @@ class ChinchillaFit(Law):
     def allocation_exponents(self) -> tuple[float, float, float | None]:
         p = self.chinchilla_
         return p.a, p.b, p.G
+
+    @classmethod
+    def headline(cls, r: LawResult) -> str:
+        line = super().headline(r)
+        pins = r.details.get("pinned")
+        if not pins:
+            return line
+        first, sep, rest = line.partition("\n")
+        return f"{first}; {pinned_text(pins)}{sep}{rest}"
+
+    @classmethod
+    def extra_section(cls, r: LawResult) -> list[str]:
+        pins = r.details.get("pinned")
+        if not pins:
+            return []
+        return ["", f"Pinned, not fitted (so no interval): {pinned_text(pins)}. The other parameters are "
+                "fitted with these held fixed."]
 
     @classmethod
     def published(cls) -> dict[str, tuple[str, dict[str, float]]]:
