@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import FitInputError, InsufficientData
+from harness.fit.anchors import PORIAN_SRC, PORIAN_STEPS
 from harness.fit.api import fit_points
 from harness.fit.loaders import load_sweep
 
@@ -39,23 +40,28 @@ class Step:
     folder: str  # under the study folder ("" = the --chinchilla sweep)
     params: str
     flops: str
+    # Porian et al.'s step with the same settings (harness.fit.anchors.PORIAN_STEPS), if they ran one.
+    porian: str | None
 
 
 STEPS = (
     Step("kaplan", "Kaplan's setup: Kaplan FLOPs, non-embedding N, one lr, 1M-token warmup, constant lr", "kvc_kaplan_cpu",
-         "non_embedding", "kaplan"),
-    Step("accounting", "+ FLOPs as 6ND of total N (embeddings and head counted)", "kvc_accounting_cpu", "total", "6ND"),
-    Step("warmup", "+ warmup of about N tokens", "kvc_warmup_cpu", "total", "6ND"),
+         "non_embedding", "kaplan", "kaplan"),
+    Step("accounting", "+ FLOPs as 6ND of total N (embeddings and head counted)", "kvc_accounting_cpu", "total", "6ND",
+         "last_layer_flops"),
+    Step("warmup", "+ warmup of about N tokens", "kvc_warmup_cpu", "total", "6ND", "warmup"),
+    # Per-size rates with a constant schedule: Porian's last setting, "optimizer tuning (no decay)".
     Step("tuned", "+ per-size learning rates (the porian rule, as in step 4)", "kvc_tuned_cpu", "total",
-         "6ND"),
-    Step("chinchilla", "+ cosine schedule matched to each budget (Chinchilla's setup)", "", "total", "6ND"),
+         "6ND", "tuning"),
+    # Tuned and cosine together: Porian ran cosine only untuned (their "cosine decay", before tuning).
+    Step("chinchilla", "+ cosine schedule matched to each budget (Chinchilla's setup)", "", "total", "6ND", None),
 )
 LAWS = ("approach2", "chinchilla")
 
 
 def fit_step(step: Step, sweep: Path, max_flops: float | None, bootstrap: int) -> dict:
     out: dict = {"step": step.key, "title": step.title, "sweep": sweep.name, "params": step.params,
-                 "flops": step.flops}
+                 "flops": step.flops, "porian": _porian(step)}
     if not (sweep / "runs").is_dir():
         out["error"] = f"no runs in {sweep}"
         return out
@@ -83,6 +89,12 @@ def fit_step(step: Step, sweep: Path, max_flops: float | None, bootstrap: int) -
     return out
 
 
+def _porian(step: Step) -> dict | None:
+    if step.porian is None:
+        return None
+    return {ds: {"a": a.value, "a_ci": list(a.interval)} for ds, a in PORIAN_STEPS[step.porian].items()}
+
+
 def _fmt(res: dict | None) -> str:
     if not res:
         return "-"
@@ -93,16 +105,26 @@ def _fmt(res: dict | None) -> str:
 
 
 def to_markdown(rows: list[dict]) -> str:
-    lines = ["| step | what switched | runs | a, approach 2 (IsoFLOP minima) | a, approach 3 (L(N, D)) |",
-             "|---|---|---|---|---|"]
+    lines = ["| step | what switched | runs | a, approach 2 (IsoFLOP minima) | a, approach 3 (L(N, D)) | "
+             "Porian et al., RefinedWeb | Porian et al., OpenWebText2 |",
+             "|---|---|---|---|---|---|---|"]
     for i, r in enumerate(rows):
+        p = r.get("porian") or {}
+        theirs = f"{_fmt(p.get('RefinedWeb')) if p else '(not run)'} | {_fmt(p.get('OpenWebText2')) if p else ''}"
         if "error" in r:
-            lines.append(f"| {i} {r['step']} | {r['title']} | - | {r['error']} | |")
+            lines.append(f"| {i} {r['step']} | {r['title']} | - | {r['error']} | | {theirs} |")
             continue
         a2 = r.get("approach2", {})
         inside = (f" ({a2['minima_inside']} of {a2['budgets']} minima inside)"
                   if a2 and a2.get("budgets") else "")
-        lines.append(f"| {i} {r['step']} | {r['title']} | {r['runs']} | {_fmt(a2)}{inside} | {_fmt(r.get('chinchilla'))} |")
+        lines.append(f"| {i} {r['step']} | {r['title']} | {r['runs']} | {_fmt(a2)}{inside} | {_fmt(r.get('chinchilla'))} "
+                     f"| {theirs} |")
+    cos = PORIAN_STEPS["cosine"]
+    lines += ["", f"Porian et al. (5M-900M parameters; {PORIAN_SRC}): a per step, bootstrap median [95%]. Their "
+                  "order differs after the warmup: they switched to a cosine decay untuned "
+                  f"({cos['RefinedWeb'].value:.2f} {list(cos['RefinedWeb'].interval)} on RefinedWeb, "
+                  f"{cos['OpenWebText2'].value:.2f} {list(cos['OpenWebText2'].interval)} on OpenWebText2), then tuned "
+                  "per size with a constant rate, the settings of step 3 here; they ran no tuned cosine step."]
     return "\n".join(lines) + "\n"
 
 
@@ -122,6 +144,11 @@ def plot(rows: list[dict], path: Path) -> None:
             ci = res.get("a_ci") or [res["a"], res["a"]]
             xs.append(i + dx); ys.append(res["a"]); lo.append(res["a"] - ci[0]); hi.append(ci[1] - res["a"])
         ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", capsize=3, label=label, color=f"C{j}")
+    theirs = [(i, r["porian"]["RefinedWeb"]) for i, r in enumerate(rows) if r.get("porian")]
+    if theirs:
+        ax.errorbar([i for i, _ in theirs], [p["a"] for _, p in theirs],
+                    yerr=[[p["a"] - p["a_ci"][0] for _, p in theirs], [p["a_ci"][1] - p["a"] for _, p in theirs]],
+                    fmt="s", capsize=3, color="0.5", label="Porian et al., RefinedWeb")
     ax.axhline(0.73, color="k", ls=":", lw=1, label="Kaplan 0.73")
     ax.axhline(0.5, color="k", ls="--", lw=1, label="Chinchilla 0.5")
     ax.set_xticks(range(len(rows)), [f"{i} {r['step']}" for i, r in enumerate(rows)], fontsize=8)

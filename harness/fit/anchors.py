@@ -37,6 +37,9 @@ EPOCH_SRC = ("Besiroglu et al. 2024, Chinchilla Scaling: A replication attempt "
              "(epoch-research/analyzing-chinchilla, data_analysis.ipynb)")
 KAPLAN_SRC = "Kaplan et al. 2020, Scaling Laws for Neural Language Models"
 MUENNIGHOFF_SRC = "Muennighoff et al. 2023, Scaling Data-Constrained Language Models"
+PORIAN_SRC = ("Porian et al. 2024, Resolving Discrepancies in Compute-Optimal Scaling of Language Models: "
+              "their released summaries (github.com/formll/resolving-scaling-law-discrepancies, "
+              "data/summary_df.pickle.xz and summary_df_owt2.pickle.xz), read as their paper_tables.py reads them")
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,25 @@ MUENNIGHOFF = {"R_D_star": 15.4, "R_N_star": 5.3}
 MUENNIGHOFF_ANCHORS: dict[str, Anchor] = {
     "R_D_star": Anchor(15.387756, MUENNIGHOFF_SRC, "fitted decay constant of repeated tokens, section 3"),
     "R_N_star": Anchor(5.309743, MUENNIGHOFF_SRC, "fitted decay constant of excess parameters, section 3"),
+}
+
+
+# Porian et al.'s a (N_opt ∝ C^a) after each switch from Kaplan's setup towards Chinchilla's, in their
+# order: Kaplan's setup reproduced; the last layer's FLOPs counted; warmup shortened to about N tokens;
+# a cosine decay matched to each budget; AdamW tuned per size (with a constant rate, no decay). Value:
+# the median of their 1,000 bootstrap fits of the weighted power law through Akima-interpolated
+# IsoFLOP minima; interval: those fits' 2.5-97.5% percentiles, printed to two decimals as they print it.
+PORIAN_ORDER = ("kaplan", "last_layer_flops", "warmup", "cosine", "tuning")
+_PW = "a, bootstrap median (weighted power law through Akima minima); interval: 95% bootstrap percentiles"
+PORIAN_STEPS: dict[str, dict[str, Anchor]] = {
+    step: {"RefinedWeb": Anchor(rw, PORIAN_SRC, _PW, rw_ci), "OpenWebText2": Anchor(owt, PORIAN_SRC, _PW, owt_ci)}
+    for step, (rw, rw_ci, owt, owt_ci) in zip(PORIAN_ORDER, (
+        (0.835, (0.82, 0.85), 0.864, (0.82, 0.90)),
+        (0.706, (0.69, 0.72), 0.699, (0.66, 0.72)),
+        (0.602, (0.59, 0.62), 0.603, (0.57, 0.63)),
+        (0.571, (0.56, 0.59), 0.574, (0.54, 0.61)),
+        (0.497, (0.49, 0.50), 0.518, (0.49, 0.54)),
+    ))
 }
 
 

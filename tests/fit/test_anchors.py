@@ -24,6 +24,8 @@ from harness.fit.anchors import (
     KAPLAN_JOINT,
     MUENNIGHOFF,
     MUENNIGHOFF_ANCHORS,
+    PORIAN_ORDER,
+    PORIAN_STEPS,
     Anchor,
     anchors_json,
     anchors_sources,
@@ -191,3 +193,20 @@ def test_epoch_bootstrap_medians_and_intervals(shared_data):
     assert med == pytest.approx([M.A, M.B, M.E, M.alpha, M.beta], rel=1e-4)
     assert (round(med[0], 1), round(med[1]), round(med[2], 3), round(med[3], 4), round(med[4], 4)) == \
         (469.8, 2203, 1.815, 0.3463, 0.3686)
+
+
+def test_porian_steps_are_their_released_table():
+    """Their paper_tables.py over data/summary_df*.pickle.xz (formll/resolving-scaling-law-discrepancies):
+    a falls from Kaplan's setup to Chinchilla's on both data sets, each step outside the last's interval
+    on RefinedWeb."""
+    got = {step: {ds: (a.value, a.interval) for ds, a in by_ds.items()} for step, by_ds in PORIAN_STEPS.items()}
+    assert got == {
+        "kaplan": {"RefinedWeb": (0.835, (0.82, 0.85)), "OpenWebText2": (0.864, (0.82, 0.90))},
+        "last_layer_flops": {"RefinedWeb": (0.706, (0.69, 0.72)), "OpenWebText2": (0.699, (0.66, 0.72))},
+        "warmup": {"RefinedWeb": (0.602, (0.59, 0.62)), "OpenWebText2": (0.603, (0.57, 0.63))},
+        "cosine": {"RefinedWeb": (0.571, (0.56, 0.59)), "OpenWebText2": (0.574, (0.54, 0.61))},
+        "tuning": {"RefinedWeb": (0.497, (0.49, 0.50)), "OpenWebText2": (0.518, (0.49, 0.54))},
+    }
+    assert tuple(PORIAN_STEPS) == PORIAN_ORDER
+    rw = [PORIAN_STEPS[s]["RefinedWeb"] for s in PORIAN_ORDER]
+    assert all(b.interval[1] < a.interval[0] or b.value < a.interval[0] for a, b in zip(rw, rw[1:]))
