@@ -12,15 +12,22 @@ tokens per parameter at the fit's budget, the holdout errors, and the fitter's w
 sits between the two marker lines below; a page without them gets them under its title and
 command block. Everything outside the markers is left as it is.
 
-Only the standard library: the script reads fit.json as JSON and imports nothing from harness.
-A missing or unreadable fit file is one line on stderr and exit status 2.
+After the tables, a line gives the study's cost in CPU-hours and its seed protocol, from its row of
+results/cost_curve/studies.csv (written by scripts/cost_curve.py, so run that first); a study with
+no row there gets no line.
+
+Only the standard library: the script reads fit.json as JSON and studies.csv as csv and imports
+nothing from harness. A missing or unreadable fit file, or an unreadable studies.csv, is one line
+on stderr and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -30,6 +37,9 @@ END = "<!-- end headline table -->"
 
 ROOT = Path(__file__).resolve().parents[1]
 PROG = "results_tables"
+COSTS = Path("cost_curve") / "studies.csv"  # under results/
+COST_PAGE = Path("cost_curve") / "README.md"
+COST_COLUMNS = ("study", "runs", "cpu_hours", "seeds")
 
 # How each law is named in the tables, in the order the rows appear.
 ALLOCATION_LAWS = {
@@ -49,7 +59,11 @@ N_NAMES = {"total": "total N", "non_embedding": "non-embedding N"}
 C_NAMES = {"6ND": "C = 6ND", "6ND_nonemb": "C = 6ND of non-embedding N",
            "kaplan": "C in Kaplan's count (6N of non-embedding N plus attention)",
            "chinchilla": "C in Chinchilla's full count"}
-QUIET_WARNINGS = ("--holdout not evaluated",)  # the law predicts no losses: not a finding
+# Approach 2's vertex finder (harness/fit/vertex.py); a fit written before the finders were named
+# used Hoffmann's one parabola per budget, unweighted.
+FINDERS = {"local": "local parabolas", "akima": "Akima", "global": "one parabola per budget"}
+QUIET_WARNINGS = ("--holdout not evaluated",)
+GLOBAL_VERTEX = "fit_vertex_global.json"  # approach 2 refitted with the global parabola (scripts/refit_studies.py)  # the law predicts no losses: not a finding
 
 
 class PageError(Exception):
@@ -146,6 +160,20 @@ def allocation_row(law: dict) -> list[str]:
     return [cell("a"), cell("b"), cell("E"), cell("alpha"), cell("beta"), _tokens_per_param(alloc), _holdout(law)]
 
 
+def law_label(law: dict) -> str:
+    """The row's law, with what sets this fit apart: approach 2's vertex finder and weighting, a
+    variant's label (E pinned at the Bayes loss, predicted points)."""
+    d = law.get("details") or {}
+    name = ALLOCATION_LAWS[law["law"]]
+    if law["law"] == "approach2":
+        how = FINDERS.get(d.get("vertex", "global"), str(d.get("vertex")))
+        name = f"approach 2 (IsoFLOP vertices: {how}{', weighted' if d.get('weighted') else ''})"
+    label = law.get("dataset")
+    if label == "E=floor":
+        return f"{name}, E pinned at the Bayes loss"
+    return f"{name}, {label}" if label else name
+
+
 def kaplan_row(law: dict) -> list[str]:
     p, ci = law.get("params") or {}, law.get("ci") or {}
     cells = [interval(p[k], ci.get(k), 3) if k in p else "" for k, _ in KAPLAN_COLUMNS]
@@ -207,7 +235,7 @@ def render(fits: list[tuple[str, dict]]) -> list[str]:
         laws = data["laws"]
         order = {name: i for i, name in enumerate(ALLOCATION_LAWS)}
         for law in sorted((x for x in laws if x["law"] in ALLOCATION_LAWS), key=lambda x: order[x["law"]]):
-            alloc_rows.append(tag + [ALLOCATION_LAWS[law["law"]]] + allocation_row(law))
+            alloc_rows.append(tag + [law_label(law)] + allocation_row(law))
         for law in laws:
             name = law["law"]
             if name == "kaplan":
@@ -244,9 +272,65 @@ def render(fits: list[tuple[str, dict]]) -> list[str]:
                                        "final losses predicted, mean (max) error"], anneal_rows)
     if other_rows:
         lines += [""] + _table(lead + ["law", "fitted parameters"], other_rows)
+    if any(label.endswith(GLOBAL_VERTEX) for label, _ in fits):
+        lines += ["", f"Approach 2 twice: with the vertex finder that is the default since issue 20 (local parabolas, "
+                      f"each vertex weighted by its rerun spread) and, in `{GLOBAL_VERTEX}`, with Hoffmann's one "
+                      "parabola per budget, unweighted: the finder this page's prose was written with before then "
+                      "(scripts/refit_studies.py)."]
     if warnings:
         lines += ["", "The fitter's warnings:", ""] + warnings
     return lines
+
+
+# ---------------------------------------------------------------- cost and seeds
+
+
+def read_costs(results: Path, base: Path) -> dict[str, dict]:
+    """The rows of results/cost_curve/studies.csv by study; none where cost_curve has not written it
+    (a results tree without that script's output still gets its tables)."""
+    path = results / COSTS
+    name = _rel(path, base)
+    if not path.exists():
+        return {}
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            columns = reader.fieldnames or []
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise PageError(f"{name}: cannot be read ({e})") from None
+    missing = [c for c in COST_COLUMNS if c not in columns]
+    if missing:
+        raise PageError(f"{name}: not the studies table of scripts/cost_curve.py (no column {', '.join(missing)})")
+    out = {}
+    for k, row in enumerate(rows, start=2):
+        study, runs, hours, seeds = (row.get(c) for c in COST_COLUMNS)
+        try:
+            runs = int(runs)
+            # An empty cpu_hours: a study whose runs were not all on the CPU.
+            hours = float(hours) if hours != "" else None
+        except (TypeError, ValueError):
+            raise PageError(f"{name}: row {k}: runs {runs!r} or cpu_hours {hours!r} is not a number") from None
+        if not study or seeds is None or runs < 0 or (hours is not None and not (_finite(hours) and hours >= 0)):
+            raise PageError(f"{name}: row {k} is not a study's cost and seeds")
+        if study in out:
+            raise PageError(f"{name}: study {study} has two rows")
+        out[study] = {"runs": runs, "cpu_hours": hours, "seeds": seeds}
+    return out
+
+
+def cost_line(row: dict, study: Path, results: Path) -> str:
+    """The page's line on what the study cost and how it was seeded; its link is relative to the
+    page, which sits one folder deeper for a study in a subfolder."""
+    link = os.path.relpath(results / COST_PAGE, study).replace(os.sep, "/")
+    runs = row["runs"]
+    records = f"{runs} run's record" if runs == 1 else f"{runs} runs' records"
+    if row["cpu_hours"] is None:
+        cost = f"Cost: not in CPU-hours, as not all of its {records} are of CPU runs (see [cost_curve]({link}))."
+    else:
+        cost = (f"Cost: {row['cpu_hours']:.2f} CPU-hours summed over {records} (upper bound where runs shared "
+                f"cores; see [cost_curve]({link})).")
+    return f"{cost} Seeds: {row['seeds']}."
 
 
 # ---------------------------------------------------------------- pages
@@ -284,8 +368,8 @@ def _insert_at(lines: list[str]) -> int:
     return i
 
 
-def page_text(study: Path, base: Path) -> tuple[Path, str, str]:
-    """(README path, its text now, its text with the block regenerated)."""
+def page_text(study: Path, base: Path, cost: str | None = None) -> tuple[Path, str, str]:
+    """(README path, its text now, its text with the block regenerated, ending in ``cost``)."""
     readme = study / "README.md"
     try:
         text = readme.read_text(encoding="utf-8")
@@ -296,7 +380,7 @@ def page_text(study: Path, base: Path) -> tuple[Path, str, str]:
         raise PageError(f"{_rel(study / 'fit.json', base)}: missing")
     fits = [(p.relative_to(study).as_posix(), read_fit(p, base)) for p in files]
     try:
-        block = [BEGIN, *render(fits), END]
+        block = [BEGIN, *render(fits), *(["", cost] if cost else []), END]
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise PageError(f"{_rel(files[0], base)}: unexpected content ({type(e).__name__}: {e})") from None
     lines = text.split("\n")
@@ -339,7 +423,16 @@ def main(argv: list[str] | None = None) -> int:
             if not args.results.is_dir():
                 raise PageError(f"{args.results}: no such folder")
             todo = studies(args.results.resolve())
-        pages = [page_text(s, base) for s in todo]
+        results = args.results.resolve()
+        costs: dict[Path, dict[str, dict]] = {}
+        pages = []
+        for s in todo:
+            # A study named outside --results is taken to sit directly in its results folder.
+            root = results if s.is_relative_to(results) and s != results else s.parent
+            if root not in costs:
+                costs[root] = read_costs(root, base)
+            row = costs[root].get(s.relative_to(root).as_posix())
+            pages.append(page_text(s, base, cost_line(row, s, root) if row else None))
     except PageError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2

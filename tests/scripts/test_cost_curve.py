@@ -36,12 +36,16 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 
 def _record(study: Path, run_id: str, wall: float, flops: float, threads: int | None = 1,
-            device: str = "AMD EPYC (2 cores)", branch_of: str | None = None) -> dict:
+            device: str = "AMD EPYC (2 cores)", branch_of: str | None = None, seed: int = 0,
+            lr: float | None = None) -> dict:
     rec = json.loads(RECORD.read_text())
-    rec.update(run_id=run_id, wall_seconds=wall, device_name=device, sweep_name=study.name,
+    rec.update(run_id=run_id, wall_seconds=wall, device_name=device, sweep_name=study.name, seed=seed,
                started_at="2026-12-06T03:00:00+00:00", ended_at="2026-12-06T04:00:00+00:00")
     rec["config"] = copy.deepcopy(rec["config"])
     rec["config"]["train"].update(flops=flops, threads=threads)
+    rec["config"].update(seed=seed, sweep_name=study.name)
+    if lr is not None:
+        rec["config"]["optim"]["lr"] = lr
     rec["extra"] = {k: v for k, v in rec["extra"].items() if k not in ("branch", "branches")}
     if branch_of:
         # A branch's record is its standalone run's: 6,435 steps, of which only the 644 of its
@@ -218,3 +222,96 @@ def test_the_committed_cost_curve_is_current():
     out = _run("--check")
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout == "" and out.stderr == ""
+
+
+# ---------------------------------------------------------------- every study: cost and seeds
+
+
+def _studies(results: Path) -> dict:
+    mod = _module()
+    return {s.name: s for s in mod.collect_studies(results, results / "cost_curve", results.parent)}
+
+
+def test_every_study_with_records_gets_its_cost_and_one_seed(tree):
+    # Not only the designs of the trend: the text study and the tuning folder without a fit too.
+    s = _studies(tree)
+    assert sorted(s) == ["branches_cpu", "cosine_cpu", "text_cpu", "tuning_cpu"]
+    assert s["cosine_cpu"].cpu_hours == pytest.approx((3600 + 1800 + 2 * 7200) / 3600)
+    assert s["branches_cpu"].cpu_hours == pytest.approx((1000 + 100 + 4 * 900) / 3600)
+    assert (s["branches_cpu"].records, s["branches_cpu"].runs, s["branches_cpu"].threads) == (3, 3, [1, 4])
+    for study in s.values():
+        assert (study.seeds, study.replicated) == ("one seed (0) per point", 0)
+
+
+def test_a_base_seed_with_replicates_at_some_points(tmp_path):
+    results = tmp_path / "results"
+    study = results / "seeds_cpu"
+    for i, c in enumerate([1e12, 2e12, 4e12, 8e12]):
+        _record(study, f"s0_{i}", 100, c)
+    # Seeds 1 and 2 repeat two of the four points: the replicates.
+    for seed in (1, 2):
+        for i, c in enumerate([2e12, 4e12]):
+            _record(study, f"s{seed}_{i}", 100, c, seed=seed)
+    # Seed 3 at a budget seed 0 ran but with another learning rate: a point of its own, not a replicate.
+    _record(study, "s3_0", 100, 1e12, seed=3, lr=0.5)
+    s = _studies(results)["seeds_cpu"]
+    assert s.seeds == "seed 0: 4 runs; seeds 1–2: 2 runs each; seed 3: 1 run; 2 of 5 points run with 2 or more seeds"
+    assert (s.replicated, s.runs) == (2, 9)
+
+    # A range holds consecutive seeds with as many runs each: 1 no longer goes with 2, 2 now goes with 3.
+    (study / "runs" / "s2_1.json").unlink()
+    s = _studies(results)["seeds_cpu"]
+    assert s.seeds == "seed 0: 4 runs; seed 1: 2 runs; seeds 2–3: 1 run each; 2 of 5 points run with 2 or more seeds"
+
+    # Two seeds that never meet at a point: no replicates, and the text says so.
+    for p in (study / "runs").glob("s[12]_*.json"):
+        p.unlink()
+    s = _studies(results)["seeds_cpu"]
+    assert (s.seeds, s.replicated) == ("seed 0: 4 runs; seed 3: 1 run; no point run with more than one seed", 0)
+
+
+def test_a_study_spans_its_subfolders_and_counts_a_copied_record_once(tmp_path):
+    results = tmp_path / "results"
+    rounds = results / "rounds_cpu"
+    # Two rounds that both hold a copy of one run (as synthetic_adaptive_cpu's rounds hold
+    # demo_porian_cpu's), plus one run each: three runs paid for, four records.
+    for r, extra in (("first", 1e12), ("second", 4e12)):
+        _record(rounds / r, "shared", 3600, 2e12)
+        _record(rounds / r, f"own_{r}", 1800, extra)
+    # A subfolder with a README.md of its own is a page, and so a study, of its own.
+    page = rounds / "page_cpu"
+    _record(page, "p1", 360, 1e12)
+    (page / "README.md").write_text("# page\n")
+    # A GPU run has no CPU-hours: the study keeps its row and its seeds, without a cost.
+    _record(results / "gpu", "g1", 10, 1e12, threads=None, device="NVIDIA H100 80GB HBM3")
+    s = _studies(results)
+    assert sorted(s) == ["gpu", "rounds_cpu", "rounds_cpu/page_cpu"]
+    assert (s["rounds_cpu"].records, s["rounds_cpu"].runs) == (4, 3)
+    assert s["rounds_cpu"].cpu_hours == pytest.approx(2.0)
+    assert s["rounds_cpu/page_cpu"].cpu_hours == pytest.approx(0.1)
+    assert s["gpu"].cpu_hours is None and s["gpu"].seeds == "one seed (0) per point"
+    text = _module().studies_csv_text(list(s.values()))
+    assert text.splitlines()[0] == "study,machine,threads,records,runs,cpu_hours,seeds,replicated_points"
+    assert "gpu,NVIDIA H100 80GB HBM3,,1,1,,one seed (0) per point,0" in text.splitlines()
+
+
+def test_check_covers_studies_csv_and_results_tables_quotes_it(tree):
+    assert _run("--results", str(tree)).returncode == 0
+    rows = (tree / "cost_curve" / "studies.csv").read_text().splitlines()
+    assert rows[2] == "cosine_cpu,AMD EPYC (2 cores),1;2,3,3,5.5000,one seed (0) per point,0"
+    # A run added to a study outside the trend changes studies.csv alone.
+    _record(tree / "tuning_cpu", "u2", 10, 1e12, seed=1)
+    out = _run("--check", "--results", str(tree))
+    assert out.returncode == 1
+    assert [line.split(":")[0] for line in out.stdout.splitlines()] == ["results/cost_curve/studies.csv"]
+    assert _run("--results", str(tree)).returncode == 0
+
+    # The page of a study quotes its row, as scripts/results_tables.py reads the file cost_curve wrote.
+    (tree / "cosine_cpu" / "README.md").write_text("# cosine\n")
+    tables = ROOT / "scripts" / "results_tables.py"
+    out = subprocess.run([sys.executable, str(tables), "--results", str(tree)], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert ("Cost: 5.50 CPU-hours summed over 3 runs' records (upper bound where runs shared cores; "
+            "see [cost_curve](../cost_curve/README.md)). Seeds: one seed (0) per point.") \
+        in (tree / "cosine_cpu" / "README.md").read_text()
