@@ -15,7 +15,9 @@ the measurement in docs/fitting.md). A vertex outside the sizes tried (or at an 
 interpolant) is an extrapolation and its ``inside`` is False.
 
 The vertex's uncertainty is that of a rerun: each size's loss is redrawn with the seed noise
-(``noise_draws``), the vertex found again, and the spread of log N_opt is its standard error.
+(``noise_draws``), the vertex found again, and the spread of log N_opt is its standard error. Where
+the vertices scatter about their power law more than those errors allow, the excess
+(``excess_scatter``) is added to every one before they are weighed.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.interpolate import Akima1DInterpolator
+from scipy.optimize import brentq
 
 VERTEX_FINDERS = ("local", "akima", "global")
 DEFAULT_FINDER = "local"
@@ -182,3 +185,26 @@ def vertex_sd(p: Profile, noise: float, finder: str, window: int, draws: int,
     # A draw that lost the minimum is scored at the farthest end of the sizes tried.
     far = np.where(np.abs(p.x.max() - ok.mean()) > np.abs(p.x.min() - ok.mean()), p.x.max(), p.x.min())
     return float(np.std(np.concatenate([ok, np.full(miss, far)]), ddof=1))
+
+
+def excess_scatter(x: np.ndarray, y: np.ndarray, sd: np.ndarray) -> float:
+    """The spread tau that the points scatter about their weighted line beyond their own sds (Paule and
+    Mandel's estimator): 0 when chi^2 per degree of freedom is at most 1, else the tau at which the
+    line weighted by 1 / (sd^2 + tau^2) has chi^2 equal to its degrees of freedom. Vertices carry
+    more than seed noise (the shapes of a ladder differ by more than their seeds do), and weights
+    from seed noise alone would let the surest vertices set the line however wrong they are."""
+    dof = len(x) - 2
+    if dof < 1:
+        return 0.0
+
+    def excess(tau2: float) -> float:
+        w = 1.0 / (sd**2 + tau2)
+        coef = np.polyfit(x, y, 1, w=np.sqrt(w))
+        return float(np.sum(w * (y - np.polyval(coef, x)) ** 2)) - dof
+
+    if excess(0.0) <= 0:
+        return 0.0
+    hi = float(np.var(y)) + float(np.max(sd)) ** 2
+    while excess(hi) > 0:  # a line with equal weights leaves chi^2 below dof once tau^2 is large enough
+        hi *= 4
+    return math.sqrt(brentq(excess, 0.0, hi, xtol=1e-12))

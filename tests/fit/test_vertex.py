@@ -18,6 +18,7 @@ from harness.fit.points import Points
 from harness.fit.vertex import (
     DEFAULT_FINDER,
     Profile,
+    excess_scatter,
     find_vertex,
     local_window,
     profile_of,
@@ -148,5 +149,30 @@ def test_approach2_says_which_finder_noise_and_interval_it_used():
     assert d["vertex"] == "local" and d["window"] == 5 and d["weighted"]
     assert d["seed_noise_from"].startswith("replicate seeds") and 0.002 < d["seed_noise"] < 0.004  # 77 pairs at 0.3%
     assert all(p["sd_log_n"] > 0 for p in d["profiles"] if p["inside"])
+    assert d["excess_sd_log_n"] >= 0 and d["vertex_scatter"] > 0
     hoffmann = IsoFlopFit(vertex="global", weighted=False).fit(_points()).details_
     assert hoffmann["vertex"] == "global" and not hoffmann["weighted"] and hoffmann["window"] is None
+
+
+def test_the_excess_scatter_is_zero_within_the_sds_and_found_beyond_them():
+    rng = np.random.default_rng(3)
+    x = np.linspace(0, 10, 400)
+    sd = np.full(400, 0.01)
+    within = 0.5 * x + 1 + 0.5 * sd * rng.standard_normal(400)
+    assert excess_scatter(x, within, sd) == 0.0
+    beyond = 0.5 * x + 1 + np.hypot(0.01, 0.1) * rng.standard_normal(400)
+    assert excess_scatter(x, beyond, sd) == pytest.approx(0.1, rel=0.1)
+    assert excess_scatter(x[:2], beyond[:2], sd[:2]) == 0.0  # a line through two points leaves no residual
+
+
+def test_vertices_that_scatter_beyond_seed_noise_are_weighed_nearly_alike():
+    """One very sure but off vertex cannot set the line once the spread beyond the sds is added."""
+    x = np.log(np.geomspace(1e18, 1e21, 6))
+    y = 0.45 * x + np.array([0.05, -0.05, 0.05, -0.05, 0.05, 0.15])  # the largest budget's vertex is off
+    sd = np.array([0.01, 0.01, 0.01, 0.01, 0.01, 0.001])  # and the surest under reruns
+    tau = excess_scatter(x, y, sd)
+    assert tau > 0.05
+    w_seed, w_all = 1 / sd, 1 / np.hypot(sd, tau)
+    assert w_seed.max() / w_seed.min() == pytest.approx(10) and w_all.max() / w_all.min() < 1.02
+    assert np.polyfit(x, y, 1, w=w_seed)[0] == pytest.approx(0.477, abs=1e-3)  # pulled by the sure one
+    assert np.polyfit(x, y, 1, w=w_all)[0] == pytest.approx(0.465, abs=1e-3)

@@ -27,6 +27,7 @@ from harness.fit.vertex import (
     DEFAULT_WINDOW,
     VERTEX_FINDERS,
     Profile,
+    excess_scatter,
     find_vertex,
     profile_of,
     replicate_deviations,
@@ -159,35 +160,38 @@ class IsoFlopFit(OptimaLinesLaw):
         if not self.weighted or self.noise_ is None or self.noise_ < 1e-9:
             return None  # noise-free points (predicted profiles) have no rerun spread to weigh by
         rng = np.random.default_rng(self.seed)
-        sd = {}
+        used = [p for p, pr in prof if p.inside]
         for p, pr in prof:
             if p.inside:
                 p.sd_log_n = max(vertex_sd(pr, self.noise_, self.vertex, self.window, self.noise_draws, rng), 1e-6)
-                sd[p.c] = p.sd_log_n
-        return sd
+        x, y = np.log([p.c for p in used]), np.log([p.n_opt for p in used])
+        rerun = np.array([p.sd_log_n for p in used])
+        self.scatter_ = self._scatter(x, y, rerun)
+        self.excess_sd_ = excess_scatter(x, y, rerun)
+        # Each vertex weighs by its whole uncertainty: its rerun spread and the spread all vertices show beyond it.
+        return {p.c: math.hypot(p.sd_log_n, self.excess_sd_) for p in used}
 
-    def _scatter(self, sd: dict[float, float] | None) -> float | None:
-        """sqrt(chi^2 / dof) of the weighted line: 1 when the vertices scatter as their rerun sds say."""
-        used = [p for p in self.profiles_ if p.inside]
-        if sd is None or len(used) < 3:
+    @staticmethod
+    def _scatter(x: np.ndarray, y: np.ndarray, sd: np.ndarray) -> float | None:
+        """sqrt(chi^2 / dof) of the line weighted by the rerun sds: 1 when the vertices scatter as those say."""
+        if len(x) < 3:
             return None
-        r = [(math.log(p.n_opt) - math.log(float(self.n_line_(p.c)))) / p.sd_log_n for p in used]
-        return math.sqrt(sum(x * x for x in r) / (len(used) - 2))
+        coef = np.polyfit(x, y, 1, w=1 / sd)
+        return float(math.sqrt(np.sum(((y - np.polyval(coef, x)) / sd) ** 2) / (len(x) - 2)))
 
     def _fit(self, points: Points) -> None:
         self.check_settings()
         no_minimum: list[str] = []
         prof = self._profiles(points, no_minimum)
         self.profiles_ = [p for p, _ in prof]
-        self.noise_, self.noise_source_ = None, None
+        self.noise_, self.noise_source_, self.scatter_, self.excess_sd_ = None, None, None, None
         sd = self._vertex_sds(points, prof)
         self.n_line_, self.d_line_ = self._lines(self.profiles_, sd)
-        self.scatter_ = self._scatter(sd)
         if self.scatter_ is not None and self.scatter_ > 2:
             self.warnings_.append(
                 f"the vertices scatter about the power law {self.scatter_:.1f} times as far as seed noise moves them: "
-                "the profiles carry more than seed noise (shape effects, a misplaced window); the weights then "
-                "favour vertices that are sure under reruns but not therefore right, so compare --unweighted-vertices")
+                f"the profiles carry more than seed noise (shape effects, a misplaced window), so an extra "
+                f"{self.excess_sd_:.3f} in log N is added to every vertex's sd before weighting")
         self.warnings_ += no_minimum
         self.boot_ = None
         if self.n_bootstrap > 0:
@@ -219,7 +223,7 @@ class IsoFlopFit(OptimaLinesLaw):
                          "n_bootstrap": 0 if self.boot_ is None else len(self.boot_),
                          "vertex": self.vertex, "window": self.window if self.vertex == "local" else None,
                          "weighted": sd is not None, "seed_noise": self.noise_, "seed_noise_from": self.noise_source_,
-                         "vertex_scatter": self.scatter_,
+                         "vertex_scatter": self.scatter_, "excess_sd_log_n": self.excess_sd_,
                          "interval": "percentile bootstrap over runs resampled within each budget (replicate seeds "
                                      "included), vertices found again, the weights kept"}
 
@@ -232,13 +236,15 @@ class IsoFlopFit(OptimaLinesLaw):
                "akima": "the minimum of Akima's interpolant through (log N, log loss)",
                "global": "one parabola in log N through every size (Hoffmann et al.)"}[d["vertex"]]
         if d["weighted"]:
-            weigh = (f"each vertex weighted by 1/sd of its log N under simulated reruns (seed noise "
-                     f"{d['seed_noise']:.2%} per run, from {d['seed_noise_from']})")
+            weigh = (f"each vertex weighted by 1/sd of its log N, sd being its spread under simulated reruns (seed "
+                     f"noise {d['seed_noise']:.2%} per run, from {d['seed_noise_from']}) and any spread all vertices "
+                     "show beyond that")
         else:
             weigh = "every vertex weighted alike"
         scatter = d.get("vertex_scatter")
         if scatter is not None:
-            weigh += f"; the vertices scatter about it {scatter:.2g} times as far as those sds say (1: seed noise alone)"
+            weigh += (f"; the vertices scatter about it {scatter:.2g} times as far as those sds say (1: seed noise "
+                      f"alone), so {d.get('excess_sd_log_n') or 0:.3f} in log N is added to each sd in quadrature (Paule-Mandel)")
         lines = ["", f"Vertices: {how}; replicate seeds of a size averaged first. Power laws: {weigh}. "
                      f"Interval: {d['interval']}.", "",
                  "| C | sizes (runs) | N_opt | sd of log N_opt | loss at N_opt | used |", "|---|---|---|---|---|---|"]
