@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import functools
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -40,3 +42,12 @@ def make_config(overrides: list[str], out_dir: Path | None = None) -> Config:
     if out_dir is not None:
         cfg.out_dir = str(out_dir)
     return cfg
+
+
+def load_script(name: str):
+    """scripts/<name>.py as a module (the scripts folder is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # its dataclasses look their module up by name while they are made
+    spec.loader.exec_module(mod)
+    return mod

@@ -13,6 +13,7 @@ from harness.config import conf_dir
 from harness.sweep.candidates import Move
 from harness.sweep.next_runs import Proposal
 from harness.sweep.runs_so_far import Design
+from harness.sweep.surrogate import INTERVAL_TEXT, LAW_TEXT
 from harness.sweep.units import ratio
 
 REPLACED = ("train.flops", "model", "out_dir", "sweep_name")  # what a proposal's command sets itself
@@ -65,18 +66,20 @@ def commands(design: Design, moves: Sequence[Move]) -> list[str]:
 
 
 def render(design: Design, prop: Proposal) -> str:
-    lines = [f"--next: {len(design.points)} runs so far; target {prop.target} ({prop.law})"]
+    m = prop.method
+    lines = [f"--next: {len(design.points)} runs so far; target {prop.target} under {LAW_TEXT[prop.law]}",
+             f"widths: {m.describe()}"]
     if prop.interval_now:
         lo, hi = prop.interval_now
-        now = f"[{lo:.3f}, {hi:.3f}] (width {hi - lo:.3f})"
+        now = f"[{lo:.3f}, {hi:.3f}] (width {hi - lo:.3f}, bootstrap seed {m.seed})"
     else:
         now = "none (the fit fails)"
-    lines.append(f"95% bootstrap interval now: {now}; scored width now {prop.width_now:.3f}")
+    lines.append(f"95% interval now: {now}; expected width now {prop.width_now:.3f}")
     lines += [f"note: {n}" for n in prop.notes]
-    for i, m in enumerate(prop.moves, 1):
-        runs = ", ".join(f"{r.model} at {r.flops:.3g} (D/N {ratio(r.d / r.n)})" for r in m.runs)
-        lines.append(f"{i}. [{m.kind}] {runs}: expected width after {m.width:.3f} "
-                     f"({m.shrink:+.3f} per run). {m.why}")
+    for i, mv in enumerate(prop.moves, 1):
+        runs = ", ".join(f"{r.model} at {r.flops:.3g} (D/N {ratio(r.d / r.n)})" for r in mv.runs)
+        lines.append(f"{i}. [{mv.kind}] {runs}: expected width after {mv.width:.3f} "
+                     f"({mv.shrink:+.3f} per run). {mv.why}")
     if prop.moves:
         lines.append("commands (one per budget):")
         lines += ["  " + c for c in commands(design, prop.moves)]
@@ -84,7 +87,13 @@ def render(design: Design, prop: Proposal) -> str:
 
 
 def to_json(design: Design, prop: Proposal) -> dict[str, Any]:
+    m = prop.method
     return {"target": prop.target, "law": prop.law, "width_now": prop.width_now, "interval_now": prop.interval_now,
-            "runs": [{"model": r.model, "n": r.n, "flops": r.flops, "kind": m.kind, "why": m.why,
-                      "expected_width": m.width} for m in prop.moves for r in m.runs],
+            "width": {"law": LAW_TEXT[m.law], "interval": f"95% {INTERVAL_TEXT[m.law]}", "n_bootstrap": m.n_bootstrap,
+                      "draws": m.draws, "bootstrap_seeds": list(range(m.seed, m.seed + m.draws)),
+                      "noise_relative": m.noise.relative, "seed_noise_relative": m.noise.seed,
+                      "seed_noise_from": m.noise.source, "residual_scale_relative": m.noise.misfit,
+                      "text": m.describe()},
+            "runs": [{"model": r.model, "n": r.n, "flops": r.flops, "kind": mv.kind, "why": mv.why,
+                      "expected_width": mv.width} for mv in prop.moves for r in mv.runs],
             "commands": commands(design, prop.moves), "notes": prop.notes}

@@ -4,7 +4,6 @@ on a small results tree made here and on the committed results/cost_curve."""
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import math
 import os
@@ -14,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import load_script
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "cost_curve.py"
 # Committed records and fit file to start from, so the fakes below have the real schema.
@@ -22,11 +23,7 @@ FIT = ROOT / "results" / "demo" / "fit.json"
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("cost_curve", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # its dataclasses look their module up while they are made
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("cost_curve")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:

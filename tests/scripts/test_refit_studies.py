@@ -3,13 +3,13 @@ its folder with the global parabola's comparison beside it."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "refit_studies.py"
@@ -17,11 +17,7 @@ SCRIPT = ROOT / "scripts" / "refit_studies.py"
 
 @pytest.fixture(scope="module")
 def mod():
-    spec = importlib.util.spec_from_file_location("refit_studies", SCRIPT)
-    m = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = m  # its dataclasses look their module up by name
-    spec.loader.exec_module(m)
-    return m
+    return load_script("refit_studies")
 
 
 def test_every_committed_fit_of_approach2_is_a_study_it_refits(mod):

@@ -18,15 +18,19 @@ import pytest
 from harness.cli.plan import NextArgs
 from harness.errors import NextRunsError
 from harness.fit.laws.chinchilla import ChinchillaFit
-from harness.sweep.next_report import commands, to_json
-from harness.sweep.next_runs import propose
+from harness.sweep.candidates import Move
+from harness.sweep.next_report import commands, render, to_json
+from harness.sweep.next_runs import Proposal, propose
 from harness.sweep.runs_so_far import Run, design_from_arrays, rung_params
-from harness.sweep.surrogate import FAIL_WIDTH
+from harness.sweep.surrogate import FAIL_WIDTH, Noise, WidthMethod
 
 E, A, B, ALPHA, BETA = 1.15, 67.4, 18370.0, 0.5, 0.73
 A_TRUE = BETA / (ALPHA + BETA)
 RUNGS = dict(rung_params(128, 64))
 NOISE = 0.0065
+# The cheapest scoring that still is the fitter's bootstrap: these tests check which moves are
+# proposed, not how well their widths are estimated (tests/sweep/test_next_runs_calibration.py does).
+FAST = {"n_bootstrap": 50, "draws": 1}
 
 
 def law(n, c):
@@ -64,21 +68,21 @@ def test_the_known_law_leaves_the_largest_budgets_unbracketed():
 @pytest.mark.slow  # chinchilla fits (4,500 starts) or a CLI run of the fitter
 def test_proposals_bracket_an_unbracketed_minimum():
     d = design(FIRST)
-    prop = propose(d, k=2, target="a", n_bootstrap=0)
+    prop = propose(d, k=2, target="a", **FAST)
     runs = [r for m in prop.moves for r in m.runs]
     assert [m.kind for m in prop.moves] == ["bracket", "bracket"]
     # the next rung above the largest shape tried, at each budget whose lowest loss is at that shape
     assert runs == [Run("ladder_s", RUNGS["ladder_s"], 2e12), Run("ladder_s", RUNGS["ladder_s"], 4e12)]
     assert all(math.isfinite(m.width) and m.width > 0 for m in prop.moves)
     assert prop.moves[-1].width < prop.width_now  # bracketing narrows the expected interval
-    again = propose(d, k=2, target="a", n_bootstrap=0)  # deterministic
+    again = propose(d, k=2, target="a", **FAST)  # deterministic
     assert [(m.runs, m.width) for m in again.moves] == [(m.runs, m.width) for m in prop.moves]
 
 
 @pytest.mark.slow  # fits and scores simulated designs
 def test_bracket_below_the_smallest_shape():
     grid = [(m, c) for c in (1e12, 2e12, 4e12) for m in ("ladder_s", "ladder_m", "ladder_l")]
-    prop = propose(design(grid), k=1, target="a", n_bootstrap=0)
+    prop = propose(design(grid), k=1, target="a", **FAST)
     assert prop.moves[0].kind == "bracket"
     assert prop.moves[0].runs == (Run("ladder_xs", RUNGS["ladder_xs"], 1e12),)
 
@@ -89,7 +93,9 @@ def test_loss_at_a_larger_compute_proposes_a_budget_above_the_largest():
     grid = [(m, c) for c in (1e12, 2e12, 4e12)
             for m in ("ladder_4xs", "ladder_3xs", "ladder_2xs", "ladder_xs", "ladder_s")]
     d = design(grid)
-    prop = propose(d, k=3, target="loss@1e14", n_bootstrap=0)
+    # the planner's own bootstrap settings: with FAST's one draw of 50 resamples the width now
+    # is off by more (0.08 against 0.05) than any candidate moves it, and a shape wins on that noise
+    prop = propose(d, k=3, target="loss@1e14")
     runs = [r for m in prop.moves for r in m.runs]
     assert [m.kind for m in prop.moves] == ["budget"]
     assert {r.flops for r in runs} == {1e14}
@@ -98,24 +104,25 @@ def test_loss_at_a_larger_compute_proposes_a_budget_above_the_largest():
     assert ns[0] < n_opt(1e14) < ns[-1]
     assert prop.moves[0].width < prop.width_now
     # asked about a instead, the same design does not go to 1e14
-    assert all(r.flops < 1e14 for m in propose(d, k=3, target="a", n_bootstrap=0).moves for r in m.runs)
+    assert all(r.flops < 1e14 for m in propose(d, k=3, target="a").moves for r in m.runs)
 
 
 @pytest.mark.slow  # fits and scores simulated designs
 def test_flop_budget_and_k_limit_the_proposals():
     d = design(FIRST)
-    prop = propose(d, k=6, target="a", budget=3e12, n_bootstrap=0)
+    prop = propose(d, k=6, target="a", budget=3e12, **FAST)
     runs = [r for m in prop.moves for r in m.runs]
     assert sum(r.flops for r in runs) <= 3e12
     assert runs[0] == Run("ladder_s", RUNGS["ladder_s"], 2e12)
-    assert len([r for m in propose(d, k=4, n_bootstrap=0).moves for r in m.runs]) == 4
+    assert len([r for m in propose(d, k=4, **FAST).moves for r in m.runs]) == 4
 
 
 def test_approach2_target_scores_by_its_bootstrap_on_simulated_runs():
     prop = propose(design(FIRST), k=2, law="approach2", n_bootstrap=50, draws=2)
     assert [m.kind for m in prop.moves] == ["bracket", "bracket"]
     assert all(0 < m.width <= FAIL_WIDTH for m in prop.moves)
-    assert any("approach 2's bootstrap" in n for n in prop.notes)
+    text = prop.method.describe()
+    assert "approach 2 (IsoFLOP vertices)" in text and "resampled within each budget, 50 resamples" in text
 
 
 def test_bad_input_is_one_line(tmp_path):
@@ -155,7 +162,13 @@ def test_commands_reuse_the_sweeps_overrides(tmp_path):
         "    - sweep_name=first\n    - seed=3\n")
     d = design(FIRST)
     d.sweep_dir = sweep
-    prop = propose(d, k=2, n_bootstrap=0)
+    # the two bracketing moves --next proposes on this design (test_proposals_bracket_an_unbracketed_minimum)
+    moves = [Move((Run("ladder_s", RUNGS["ladder_s"], c),), "bracket", "brackets", width=0.3, shrink=0.1)
+             for c in (2e12, 4e12)]
+    method = WidthMethod(law="chinchilla", target="a", n_bootstrap=200, draws=4, seed=0,
+                         noise=Noise(0.004, "documented; this sweep has no replicate seeds", misfit=0.0065))
+    prop = Proposal(target="a", law="chinchilla", width_now=0.5, interval_now=[0.3, 0.8], moves=moves, notes=[],
+                    method=method)
     cmds = commands(d, prop.moves)
     assert cmds == [f"harness-train -m sweep=synthetic_adaptive_cpu seed=3 out_dir={tmp_path.as_posix()} "
                     f"sweep_name=first train.flops=4e+12 model=ladder_s",
@@ -163,7 +176,15 @@ def test_commands_reuse_the_sweeps_overrides(tmp_path):
                     f"sweep_name=first train.flops=2e+12 model=ladder_s"]
     js = to_json(d, prop)
     assert [r["model"] for r in js["runs"]] == ["ladder_s", "ladder_s"]
+    assert js["width"]["seed_noise_relative"] == 0.004 and js["width"]["noise_relative"] == 0.0065
+    assert js["width"]["bootstrap_seeds"] == [0, 1, 2, 3]
     json.dumps(js)
+    # the printed proposal says which law and interval its widths are, and the noise they assume
+    text = render(d, prop)
+    assert "target a under approach 3 (L = E + A/N^alpha + B/D^beta)" in text
+    assert "percentile bootstrap over runs, 200 resamples, bootstrap seeds 0-3" in text
+    assert ("times exp(N(0, s)) with s = 0.65%: the surrogate's residual scale on the runs so far, over the seed "
+            "noise 0.40% (documented; this sweep has no replicate seeds)") in text
 
 
 def _interval_width(grid: list[tuple[str, float]], seed: int) -> float:
@@ -187,7 +208,7 @@ def test_proposed_runs_shrink_the_interval_of_a_more_than_runs_added_by_hand():
     widths = {"first": [], "proposed": [], "shape": [], "budget": []}
     for seed in range(4):
         first = design(FIRST, seed)
-        prop = propose(first, k=k, target="a", seed=seed)
+        prop = propose(first, k=k, target="a", seed=seed, n_bootstrap=100, draws=2)  # the planner, cheaper
         added = [(r.model, r.flops) for m in prop.moves for r in m.runs]
         assert len(added) == k
         # the proposal sees only the first design's noisy losses; the new runs get their own draw
