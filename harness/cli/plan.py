@@ -21,9 +21,11 @@ from harness.sweep import plan as planner
 from harness.sweep.next_report import render, to_json
 from harness.sweep.runs_so_far import load_design
 
-USAGE = ("usage: harness-plan --next SWEEP_DIR [--k N] [--budget FLOPS] [--target a|loss@C] "
+# With only --cpu-hours, at most this many runs: each round of the greedy search refits the bootstrap.
+MAX_K_BY_HOURS = 12
+USAGE = ("usage: harness-plan --next SWEEP_DIR [--k N] [--budget FLOPS] [--cpu-hours H] [--target a|loss@C] "
          "[--law chinchilla|approach2] [--seed N] [--json]")
-VALUED = ("--k", "--budget", "--target", "--law", "--seed")  # options that take a value
+VALUED = ("--k", "--budget", "--cpu-hours", "--target", "--law", "--seed")  # options that take a value
 
 
 @dataclass(frozen=True)
@@ -31,8 +33,9 @@ class NextArgs:
     """``harness-plan --next``'s arguments, typed and checked."""
 
     sweep_dir: str
-    k: int = 4
+    k: int = 4  # 12 when only --cpu-hours bounds the proposal
     budget: float | None = None  # the most FLOPs (6ND) the proposed runs may spend in all
+    cpu_hours: float | None = None  # the most CPU-hours they may spend, estimated from the sweep's records
     target: str = "a"
     law: str | None = None
     seed: int = 0
@@ -41,6 +44,8 @@ class NextArgs:
     def __post_init__(self) -> None:
         if self.budget is not None and not (math.isfinite(self.budget) and self.budget > 0):
             raise NextRunsError(f"--budget {self.budget:g}: must be a positive number of FLOPs")
+        if self.cpu_hours is not None and not (math.isfinite(self.cpu_hours) and self.cpu_hours > 0):
+            raise NextRunsError(f"--cpu-hours {self.cpu_hours:g}: must be a positive number of hours")
 
     @classmethod
     def parse(cls, argv: Sequence[str]) -> NextArgs:
@@ -64,11 +69,12 @@ class NextArgs:
         if len(pos) != 1:
             raise NextRunsError(f"--next takes one sweep folder; {USAGE}")
         try:
-            numbers = {"k": int(given.pop("k", "4")),
+            hours = float(given.pop("cpu-hours")) if "cpu-hours" in given else None
+            numbers = {"k": int(given.pop("k", "4" if hours is None else str(MAX_K_BY_HOURS))),
                        "budget": float(given.pop("budget")) if "budget" in given else None,
-                       "seed": int(given.pop("seed", "0"))}
+                       "cpu_hours": hours, "seed": int(given.pop("seed", "0"))}
         except ValueError as e:
-            raise NextRunsError(f"--k, --budget and --seed take numbers ({e})") from None
+            raise NextRunsError(f"--k, --budget, --cpu-hours and --seed take numbers ({e})") from None
         return cls(pos[0], json="json" in given, target=given.get("target", "a"), law=given.get("law"), **numbers)
 
 
@@ -81,7 +87,7 @@ def next_main(argv: Sequence[str]) -> int:
         args = NextArgs.parse(argv)
         design = load_design(args.sweep_dir)
         prop = next_runs.propose(design, k=args.k, target=args.target, law=args.law, budget=args.budget,
-                                 seed=args.seed)
+                                 cpu_hours=args.cpu_hours, seed=args.seed)
     except NextRunsError as e:
         print(f"harness-plan: {e}", file=sys.stderr)
         return 2

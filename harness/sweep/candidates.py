@@ -20,6 +20,7 @@ class Move:
     why: str
     width: float | None = None  # expected width of the target's interval once added
     shrink: float | None = None  # expected shrink per run against the state before it
+    cpu_hours: float | None = None  # estimated on the sweep's machine (harness.sweep.run_cost), when asked
 
 
 class _Grid:
@@ -46,6 +47,11 @@ class _Grid:
 
     def nearest(self, n: float) -> int:
         return int(np.argmin([abs(math.log(p / n)) for _, p in self.rungs]))
+
+
+# A shape that would see fewer tokens than it has parameters is no point of an IsoFLOP profile worth
+# running (the planner flags such runs): its loss says little but the surrogate would count it in full.
+MIN_TOKENS_PER_PARAM = 1.0
 
 
 def candidates(runs: Sequence[Run], losses: Sequence[float], rungs: list[tuple[str, float]],
@@ -90,7 +96,7 @@ def _shapes(grid: _Grid, c: float, n_opt: Callable[[float], float], span: int, t
     near |= set(below[:1]) | set(above[:1])
     moves = []
     for j in sorted(near):
-        if grid.has(j, c) or grid.run(j, c) in taken:
+        if grid.has(j, c) or grid.run(j, c) in taken or c / (6 * grid.rungs[j][1] ** 2) < MIN_TOKENS_PER_PARAM:
             continue
         where = (f"near the predicted optimum N_opt {n_opt(c):.3g}" if abs(j - centre) <= span
                  else "past the sizes tried")

@@ -78,8 +78,12 @@ def render(design: Design, prop: Proposal) -> str:
     lines += [f"note: {n}" for n in prop.notes]
     for i, mv in enumerate(prop.moves, 1):
         runs = ", ".join(f"{r.model} at {r.flops:.3g} (D/N {ratio(r.d / r.n)})" for r in mv.runs)
+        hours = "" if mv.cpu_hours is None else f", ≈{mv.cpu_hours:.2f} CPU-h"
         lines.append(f"{i}. [{mv.kind}] {runs}: expected width after {mv.width:.3f} "
-                     f"({mv.shrink:+.3f} per run). {mv.why}")
+                     f"({mv.shrink:+.3f} per run{hours}). {mv.why}")
+    if prop.moves and all(mv.cpu_hours is not None for mv in prop.moves):
+        lines.append(f"estimated cost of all {sum(len(mv.runs) for mv in prop.moves)} runs: "
+                     f"≈{sum(mv.cpu_hours for mv in prop.moves):.2f} CPU-hours on the sweep's machine")
     if prop.moves:
         lines.append("commands (one per budget):")
         lines += ["  " + c for c in commands(design, prop.moves)]
@@ -95,5 +99,6 @@ def to_json(design: Design, prop: Proposal) -> dict[str, Any]:
                       "seed_noise_from": m.noise.source, "residual_scale_relative": m.noise.misfit,
                       "text": m.describe()},
             "runs": [{"model": r.model, "n": r.n, "flops": r.flops, "kind": mv.kind, "why": mv.why,
-                      "expected_width": mv.width} for mv in prop.moves for r in mv.runs],
+                      "expected_width": mv.width, "move_cpu_hours": mv.cpu_hours}
+                     for mv in prop.moves for r in mv.runs],
             "commands": commands(design, prop.moves), "notes": prop.notes}

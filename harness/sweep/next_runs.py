@@ -1,9 +1,11 @@
 """Propose the next runs of an IsoFLOP sweep: the few that most shrink the uncertainty asked about.
 
-    harness-plan --next results/my_sweep [--k 4] [--budget 2e13] [--target a|loss@1e14]
+    harness-plan --next results/my_sweep [--k 4] [--budget 2e13] [--cpu-hours 2] [--target a|loss@1e14]
                  [--law chinchilla|approach2] [--seed 0] [--json]
 
---k: how many runs to propose (default 4); --budget: the most FLOPs (6ND) they may spend in all.
+--k: how many runs to propose (default 4, or up to 12 with --cpu-hours); --budget: the most FLOPs
+(6ND) they may spend in all; --cpu-hours: the most CPU-hours, each run's cost estimated from the
+sweep's own records on its machine (harness/sweep/run_cost.py: seconds per FLOP against N).
 
 Method (and why):
 
@@ -47,7 +49,7 @@ Method (and why):
    - Approach 2 counts a resample it drops (fewer than two bracketed minima) as ``FAIL_WIDTH``:
      on three shapes per budget most are dropped, and the percentile interval of the survivors
      can be a single point. Its fits are cheap, so every candidate is scored.
-5. **Greedy**, move by move, until k runs (and the FLOP budget, if given) are spent. Ties go to
+5. **Greedy**, move by move, until k runs (and the FLOP and CPU-hour budgets, if given) are spent. Ties go to
    the earlier candidate. Choosing k runs jointly would cost the product of the candidates'
    counts in fits; with a handful of candidates and k of a few, greedy is the usual shortcut.
 
@@ -75,6 +77,7 @@ import numpy as np
 
 from harness.errors import NextRunsError
 from harness.sweep.candidates import Move, candidates
+from harness.sweep.run_cost import CostModel, fit_cost
 from harness.sweep.runs_so_far import Design, Run, rung_params
 from harness.sweep.surrogate import (
     Noise,
@@ -141,10 +144,15 @@ def make_scorer(design: Design, target: str = "a", law: str | None = None, noise
 
 def propose(design: Design, k: int = 4, target: str = "a", law: str | None = None, budget: float | None = None,
             noise: float | None = None, draws: int = 4, n_bootstrap: int = 200, seed: int = 0,
-            screen: int = SCREEN) -> Proposal:
-    """Choose up to k runs (and at most ``budget`` FLOPs) that most shrink the target's interval."""
+            screen: int = SCREEN, cpu_hours: float | None = None) -> Proposal:
+    """Choose up to k runs (at most ``budget`` FLOPs and ``cpu_hours`` CPU-hours) that most shrink
+    the target's interval."""
     if k < 1:
         raise NextRunsError(f"--k {k}: propose at least one run")
+    cost = fit_cost([r.n for r in design.runs], [r.flops for r in design.runs], design.cpu_seconds)
+    if cpu_hours is not None and cost is None:
+        raise NextRunsError("--cpu-hours: no run of this sweep records its time as a standalone run (cooldown "
+                            "branches time only their cooldown), so there is nothing to estimate a run's cost from")
     scorer, method = make_scorer(design, target, law, noise, draws, n_bootstrap, seed)
     surrogate = scorer.surrogate
     misfit = f", residual scale {method.noise.misfit:.2%} of the loss" if method.noise.misfit else ""
@@ -160,9 +168,15 @@ def propose(design: Design, k: int = 4, target: str = "a", law: str | None = Non
                      "linearised (delta-method) width, bracketing moves always")
     interval_now = scorer.interval([])
     width_now = scorer.expected([])
-    chosen = _greedy(scorer, rungs, k, budget, width_now, screen if method.law == "chinchilla" else None)
+    chosen = _greedy(scorer, rungs, k, budget, width_now, screen if method.law == "chinchilla" else None,
+                     cost, cpu_hours)
+    if cost is not None:
+        for m in chosen:
+            m.cpu_hours = sum(cost.cpu_hours(r.n, r.flops) for r in m.runs)
+        notes.append(f"CPU-hours: estimated from {cost.n_runs} of the sweep's runs on its machine, seconds per FLOP "
+                     f"∝ N^{cost.slope:.2f} (an estimate; runs that shared cores make it high)")
     if not chosen:
-        notes.append("no candidate fits in the k runs and FLOP budget given")
+        notes.append("no candidate fits in the k runs, FLOP budget and CPU-hours given")
     if any(m.kind == "budget" for m in chosen):
         # measured: results/synthetic_adaptive_cpu's by_hand_budget landed 3% off its surrogate and widened
         notes.append("a new budget's losses are the surrogate's extrapolation: where the law misses there by more "
@@ -181,23 +195,29 @@ def _check_request(design: Design, kind: str, law: str) -> None:
 
 
 def _greedy(scorer: Scorer, rungs: list[tuple[str, float]], k: int, budget: float | None,
-            width_now: float, screen: int | None) -> list[Move]:
-    """Move by move, until k runs (and the FLOP budget, if given) are spent: a bracketing move
+            width_now: float, screen: int | None, cost: CostModel | None = None,
+            cpu_hours: float | None = None) -> list[Move]:
+    """Move by move, until k runs (and the FLOP and CPU-hour budgets, if given) are spent: a bracketing move
     whenever one is due and affordable, else the largest expected shrink per run among the
     ``screen`` best by linearised shrink (None: all; ties: the earlier candidate)."""
     sim = scorer.sim
     design = sim.design
     chosen: list[Move] = []
     extra: list[Run] = []
-    spent = 0.0
+    spent = hours = 0.0
     current = width_now
+
+    def move_hours(m: Move) -> float:
+        return sum(cost.cpu_hours(r.n, r.flops) for r in m.runs) if cost is not None else 0.0
+
     while len(extra) < k:
         runs = list(design.runs) + extra
         losses = list(design.points.loss) + [sim.mean_loss(r) for r in extra]
         affordable = [m for m in candidates(runs, losses, rungs, lambda c: float(scorer.surrogate.n_opt(c)),
                                             scorer.target, scorer.c_target)
                       if len(extra) + len(m.runs) <= k
-                      and (budget is None or spent + sum(r.flops for r in m.runs) <= budget * (1 + 1e-9))]
+                      and (budget is None or spent + sum(r.flops for r in m.runs) <= budget * (1 + 1e-9))
+                      and (cpu_hours is None or hours + move_hours(m) <= cpu_hours * (1 + 1e-9))]
         # bracketing first: an unbracketed budget is no IsoFLOP minimum at all
         pool = [m for m in affordable if m.kind == "bracket"][:1] or _shortlist(scorer, extra, affordable, screen)
         best: Move | None = None
@@ -206,11 +226,12 @@ def _greedy(scorer: Scorer, rungs: list[tuple[str, float]], k: int, budget: floa
             m.shrink = (current - m.width) / len(m.runs)
             if best is None or m.shrink > best.shrink + 1e-12:
                 best = m
-        if best is None:
-            break
+        if best is None or (best.kind != "bracket" and best.shrink <= 0):
+            break  # nothing left narrows the interval: spending more would not be worth proposing
         chosen.append(best)
         extra += list(best.runs)
         spent += sum(r.flops for r in best.runs)
+        hours += move_hours(best)
         current = best.width
     return chosen
 

@@ -20,6 +20,7 @@ from harness.fit.points import Points
 from harness.records import scan_sweep
 from harness.shapes.design import shape_counts
 from harness.shapes.ladder import LADDER
+from harness.sweep.run_cost import record_cpu_seconds
 
 BUDGET_RTOL = 0.05  # runs within 5% of compute are one budget, as approach 2 groups them
 
@@ -45,6 +46,8 @@ class Design:
     seq_len: int
     configs: list[dict[str, Any]] = field(default_factory=list)
     sweep_dir: Path | None = None
+    # Each run's CPU-seconds where the record says them as a standalone run (harness.sweep.run_cost).
+    cpu_seconds: list[float | None] = field(default_factory=list)
 
 
 def rung_params(vocab_size: int, seq_len: int) -> list[tuple[str, float]]:
@@ -74,7 +77,7 @@ def load_design(sweep_dir: str | Path) -> Design:
         raise NextRunsError(str(e)) from None
     records, _ = scan_sweep(sweep_dir, quarantine_corrupt=False, status="completed")
     by_id = {r.run_id: r for r in records}
-    runs, configs = [], []
+    runs, configs, cpu = [], [], []
     vocab = seq = None
     for i, rid in enumerate(points.labels):
         cfg = by_id[rid].config if isinstance(by_id[rid].config, dict) else {}
@@ -87,10 +90,11 @@ def load_design(sweep_dir: str | Path) -> Design:
                                 "--next proposes IsoFLOP runs only")
         runs.append(Run(model=str((cfg.get("model") or {}).get("name") or ""), n=float(points.n[i]),
                         flops=float(flops)))
+        cpu.append(record_cpu_seconds(by_id[rid]))
     if not vocab or not seq:
         raise NextRunsError(f"{sweep_dir}: the records do not say the data's vocab_size and seq_len")
     return Design(points=points, runs=runs, vocab_size=int(vocab), seq_len=int(seq), configs=configs,
-                  sweep_dir=sweep_dir)
+                  sweep_dir=sweep_dir, cpu_seconds=cpu)
 
 
 def design_from_arrays(n: Sequence[float], flops: Sequence[float], loss: Sequence[float],

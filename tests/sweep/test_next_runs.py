@@ -145,7 +145,7 @@ def test_next_arguments_are_typed_and_bad_ones_are_one_line():
                           (["results/x", "--bogus"], "unknown option --bogus; usage:"),
                           ([], "--next takes one sweep folder; usage:"),
                           (["a", "b"], "--next takes one sweep folder; usage:"),
-                          (["results/x", "--k", "x"], "--k, --budget and --seed take numbers (invalid literal"),
+                          (["results/x", "--k", "x"], "--k, --budget, --cpu-hours and --seed take numbers (invalid literal"),
                           (["results/x", "--budget", "-1"], "--budget -1: must be a positive number of FLOPs")]:
         with pytest.raises(NextRunsError) as e:
             NextArgs.parse(argv)
