@@ -51,6 +51,7 @@ class Study:
 STUDIES = (
     Study("demo", ("--bootstrap", "100", "--holdout", "3")),
     Study("demo_porian_cpu", ("--bootstrap", "100", "--holdout", "3")),
+    Study("demo_next_cpu", ("--bootstrap", "100", "--holdout", "3")),  # the demo's sweep callback settings
     Study("eltec_isoflop_cpu", ("--bootstrap", "200", "--holdout", "5")),
     Study("synthetic_isoflop_cpu", ("--bootstrap", "200", "--holdout", "5")),
     Study("synthetic_isoflop_tuned_cpu", ("--bootstrap", "200", "--holdout", "5")),

@@ -275,8 +275,8 @@ def render(fits: list[tuple[str, dict]]) -> list[str]:
     if any(label.endswith(GLOBAL_VERTEX) for label, _ in fits):
         lines += ["", f"Approach 2 twice: with the vertex finder that is the default since issue 20 (local parabolas, "
                       f"each vertex weighted by its rerun spread) and, in `{GLOBAL_VERTEX}`, with Hoffmann's one "
-                      "parabola per budget, unweighted: the finder this page's prose was written with before then "
-                      "(scripts/refit_studies.py)."]
+                      "parabola per budget, unweighted: the finder of every study written before then, which its "
+                      "prose quotes (scripts/refit_studies.py)."]
     if warnings:
         lines += ["", "The fitter's warnings:", ""] + warnings
     return lines
