@@ -110,6 +110,7 @@ def test_the_cli_gives_an_invalid_config_one_line_and_exit_2(tmp_path, monkeypat
     assert not (tmp_path / "out" / "default" / "runs").exists()
 
 
+@pytest.mark.slow  # about a second: outside the quick loop
 def test_run_id_ignores_output_and_logging_keys_only():
     base = make_config(["train.tokens=100000"])
     same = make_config(["train.tokens=100000", "out_dir=/elsewhere", "sweep_name=other",

@@ -121,6 +121,7 @@ def test_imports_inside_functions_are_only_of_modules_that_load_torch():
     assert not light, "import these at the top of the module:\n" + "\n".join(light)
 
 
+@pytest.mark.slow  # seconds: outside the quick loop
 def test_the_static_reading_of_what_loads_torch_agrees_with_python():
     # The exemption above rests on loads_slow_package; check it against real imports.
     code = ("import sys, importlib; importlib.import_module(sys.argv[1]); "

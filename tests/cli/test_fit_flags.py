@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from harness.cli.fit import main
 
 DEMO = Path(__file__).resolve().parents[2] / "results" / "demo"
@@ -19,6 +21,7 @@ def _fit(tmp_path: Path, *flags: str) -> dict:
     return json.loads(out.read_text())
 
 
+@pytest.mark.slow  # seconds: outside the quick loop
 def test_the_new_and_the_deprecated_flags_read_the_same_convention(tmp_path, capsys):
     new = _fit(tmp_path, "--flops-convention", "6ND", "--param-convention", "non_embedding")
     assert capsys.readouterr().err.count("deprecated") == 0

@@ -130,6 +130,7 @@ def test_law_skipped_for_lack_of_data(tmp_path, capsys):
     assert "approach2" in json.loads((tmp_path / "f.json").read_text())["skipped"]
 
 
+@pytest.mark.slow  # about a second: outside the quick loop
 def test_fit_package_does_not_import_training_code():
     import subprocess
     import sys

@@ -47,6 +47,7 @@ def test_plots_and_markdown(tmp_path):
     assert b_row.endswith("| Hoffmann no, Epoch yes |")
 
 
+@pytest.mark.slow  # over a second: outside the quick loop
 def test_each_approach_is_set_beside_hoffmanns_a_for_that_approach(tmp_path):
     """Hoffmann's Table 2 gives a = 0.50 / 0.49 / 0.46 for approaches 1 / 2 / 3; reports used 0.4516 for all."""
     pts = _epoch_isoflop_points(1)

@@ -25,6 +25,7 @@ def _train(step: TrainStep, n: int) -> list[float]:
     return [step(torch.randint(0, SHAPE.vocab_size, (2, SHAPE.seq_len + 1), generator=gen)).item() for _ in range(n)]
 
 
+@pytest.mark.slow  # seconds: outside the quick loop
 def test_a_saved_run_goes_on_bit_for_bit(tmp_path):
     straight = _step(0)
     _train(straight, 3)

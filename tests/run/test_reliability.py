@@ -47,6 +47,7 @@ def test_non_finite_numbers_are_written_as_null():
 # -- corrupt records ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # over a second: outside the quick loop
 def test_a_truncated_record_is_moved_aside_and_the_run_done_again(tmp_path, capsys):
     cfg = make_config(TINY, tmp_path)
     first = run(cfg)

@@ -164,6 +164,7 @@ def test_the_trend_is_least_squares_in_log_log():
     assert math.isclose(mod.trend(flat[:2], "approach2").noise_hours, 1 * (0.3 / 0.1) ** 2)
 
 
+@pytest.mark.slow  # runs the script in subprocesses
 def test_check_detects_a_stale_readme_and_csv(tree):
     out = _run("--results", str(tree))
     assert out.returncode == 0, out.stderr
@@ -205,6 +206,7 @@ def test_a_corrupt_fit_file_or_record_is_one_line_naming_it(tree, bad, name):
         assert lines[0].startswith(f"cost_curve: error: {name}"), lines[0]
 
 
+@pytest.mark.slow  # runs the script in subprocesses
 def test_a_listed_study_that_lost_its_fit_file_is_an_error(tree):
     assert _run("--results", str(tree)).returncode == 0
     (tree / "cosine_cpu" / "fit.json").unlink()
@@ -292,6 +294,7 @@ def test_a_study_spans_its_subfolders_and_counts_a_copied_record_once(tmp_path):
     assert "gpu,NVIDIA H100 80GB HBM3,,1,1,,one seed (0) per point,0" in text.splitlines()
 
 
+@pytest.mark.slow  # runs the script in subprocesses
 def test_check_covers_studies_csv_and_results_tables_quotes_it(tree):
     assert _run("--results", str(tree)).returncode == 0
     rows = (tree / "cost_curve" / "studies.csv").read_text().splitlines()

@@ -149,6 +149,7 @@ def test_the_planner_expands_a_design_as_hydra_instantiates_its_sweeper(tmp_path
         assert (j.cfg.model.n_layer, j.cfg.model.d_model, j.cfg.model.n_head) == (r.n_layer, r.d_model, r.n_head)
 
 
+@pytest.mark.slow  # about a second: outside the quick loop
 def test_a_bad_design_is_one_line_naming_the_key(tmp_path):
     with pytest.raises(SweepError, match="sweep.design.span"):
         expand(["sweep=chinchilla_isoflop", "sweep.design.span=1", f"out_dir={tmp_path}"])

@@ -117,6 +117,7 @@ def test_flop_budget_and_k_limit_the_proposals():
     assert len([r for m in propose(d, k=4, **FAST).moves for r in m.runs]) == 4
 
 
+@pytest.mark.slow  # over a second: outside the quick loop
 def test_approach2_target_scores_by_its_bootstrap_on_simulated_runs():
     prop = propose(design(FIRST), k=2, law="approach2", n_bootstrap=50, draws=2)
     assert [m.kind for m in prop.moves] == ["bracket", "bracket"]
@@ -125,6 +126,7 @@ def test_approach2_target_scores_by_its_bootstrap_on_simulated_runs():
     assert "approach 2 (IsoFLOP vertices)" in text and "resampled within each budget, 50 resamples" in text
 
 
+@pytest.mark.slow  # about a second: outside the quick loop
 def test_bad_input_is_one_line(tmp_path):
     with pytest.raises(NextRunsError, match="loss@C"):
         propose(design(FIRST), target="loss@x")

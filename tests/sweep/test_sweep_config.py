@@ -77,6 +77,7 @@ def test_every_preset_s_jobs_compose(tmp_path, name):
         resolve_budget(j.cfg, j.cfg.model.shape(j.cfg.data.vocab_size, j.cfg.data.seq_len))
 
 
+@pytest.mark.slow  # over a second: outside the quick loop
 def test_expansion_matches_hydra_order_and_command_line_wins(tmp_path):
     _, jobs = expand(["-m", "sweep=demo", "model=ladder_xs,ladder_s", f"out_dir={tmp_path}"])
     # the preset's train.flops (3 values) x the command line's model (2 values), preset keys first

@@ -92,6 +92,7 @@ def test_written_preset_loads_with_hydra_and_gives_the_tuned_rates(tmp_path: Pat
     assert in_sweep.optim.lr == cfg.optim.lr
 
 
+@pytest.mark.slow  # about a second: outside the quick loop
 def test_lr_x_resolver_follows_the_shape() -> None:
     from harness.shapes.rules import lr_rule, non_embedding_params
     from tests.helpers import make_config

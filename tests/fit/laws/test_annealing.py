@@ -94,6 +94,7 @@ def test_constant_only_warns_that_c_is_unmeasured() -> None:
     assert law.shape("L2d48").C == 0.0
 
 
+@pytest.mark.slow  # about a second: outside the quick loop
 def test_bootstrap_gives_intervals_around_the_fit() -> None:
     runs = [synthetic_run("const", CONSTANT, 2000), synthetic_run("wsd", WSD, 2000),
             synthetic_run("wsd2", WSD, 1000)]
