@@ -46,6 +46,7 @@ from pathlib import Path
 
 from harness import files, records
 from harness.errors import HarnessError, InputError, RecordError, ResultsNotWritable
+from harness.sweep.run_cost import run_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 PROG = "cost_curve"
@@ -63,7 +64,6 @@ CSV_COLUMNS = ["study", "machine", "threads", "runs", "branches", "budget_min", 
                "run_seconds", "cpu_hours", "a_approach2", "width_approach2", "in_trend_approach2",
                "a_approach3", "width_approach3", "in_trend_approach3", "notes"]
 STUDY_COLUMNS = ["study", "machine", "threads", "records", "runs", "cpu_hours", "seeds", "replicated_points"]
-CORES = re.compile(r"\((\d+) cores?\)\s*$")
 
 
 def _rel(path: Path, base: Path) -> str:
@@ -167,17 +167,12 @@ def _record(path: Path, base: Path) -> records.RunRecord:
 
 
 def _threads(rec: records.RunRecord, name: str) -> int:
-    """The CPU threads the run trained with: the config's, or where it left torch's default, the
-    cores its device_name names (torch then takes one thread per core)."""
-    train = rec.config.get("train") if isinstance(rec.config, dict) else None
-    n = train.get("threads") if isinstance(train, dict) else None
-    if isinstance(n, int) and not isinstance(n, bool) and n > 0:
-        return n
-    m = CORES.search(rec.device_name or "")
-    if m:
-        return int(m.group(1))
-    raise RecordError(f"{name}: no train.threads and no core count in device_name {rec.device_name!r}: "
-                      "not a CPU run, so it has no CPU-hours")
+    """The CPU threads the run trained with (harness.sweep.run_cost.run_threads), or a RecordError."""
+    n = run_threads(rec)
+    if n is None:
+        raise RecordError(f"{name}: no train.threads and no core count in device_name {rec.device_name!r}: "
+                          "not a CPU run, so it has no CPU-hours")
+    return n
 
 
 def _budget(rec: records.RunRecord) -> float | None:

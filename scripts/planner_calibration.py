@@ -1,7 +1,7 @@
 """Does the width ``harness-plan --next`` promises agree with the width the fitter then reports? (issue 20)
 
     python scripts/planner_calibration.py                        # writes results/planner_calibration/
-    python scripts/planner_calibration.py --held-out 3 --studies results/demo --out /tmp/cal
+    python scripts/planner_calibration.py --held-out 3 --studies results/demo --out scratch/cal   # a trial, outside results/
 
 No training: every check is a committed study refitted.
 

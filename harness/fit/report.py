@@ -21,12 +21,11 @@ from harness.fit.points import Points
 from harness.fit.powerlaw import cluster_log
 from harness.fit.results import LawResult
 from harness.fit.section import fmt, inside
+from harness.fit.vertex import SEED_NOISE
 from harness.tune.fitlink import report_section
 
-# The documented seed-to-seed spread of one run's final loss, relative. A law whose mean residual
-# over a budget's or a shape's runs is larger misses them by more than retraining them would move them.
-SEED_NOISE = 0.004
-# Runs whose C agree within 5% are one IsoFLOP budget.
+# A law whose mean residual over a budget's or a shape's runs exceeds SEED_NOISE misses them by more
+# than retraining them would move them. Runs whose C agree within 5% are one IsoFLOP budget.
 BUDGET_RTOL = 0.05
 # Runs of one shape have the same N; distinct shapes of (almost) equal N are kept apart.
 SHAPE_RTOL = 1e-6

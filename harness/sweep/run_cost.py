@@ -10,6 +10,7 @@ its budget names, so branches are left out; so are runs with no time recorded.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -28,15 +29,30 @@ class CostModel:
         return flops * math.exp(self.icpt + self.slope * math.log(n)) / 3600.0
 
 
+# The core count harness.machine writes at the end of a CPU's device name, e.g. "... (2 cores)".
+CORES = re.compile(r"\((\d+) cores?\)\s*$")
+
+
+def run_threads(record: Any) -> int | None:
+    """The CPU threads a run trained with: its config's train.threads, or where it left torch's
+    default, the cores its device name names (torch then takes one thread per core); None when
+    neither says (not a CPU run)."""
+    cfg = record.config if isinstance(record.config, dict) else {}
+    train = cfg.get("train")
+    n = train.get("threads") if isinstance(train, dict) else None
+    if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+        return n
+    m = CORES.search(getattr(record, "device_name", None) or "")
+    return int(m.group(1)) if m else None
+
+
 def record_cpu_seconds(record: Any) -> float | None:
     """A completed, standalone run's CPU-seconds (wall x threads); None for a branch or no time."""
     extra = getattr(record, "extra", None) or {}
     wall = getattr(record, "wall_seconds", None)
     if "branch" in extra or not isinstance(wall, (int, float)) or not wall > 0:
         return None
-    cfg = record.config if isinstance(record.config, dict) else {}
-    threads = (cfg.get("train") or {}).get("threads") or 1
-    return float(wall) * float(threads)
+    return float(wall) * float(run_threads(record) or 1)
 
 
 def fit_cost(n: Sequence[float], flops: Sequence[float], cpu_seconds: Sequence[float | None]) -> CostModel | None:

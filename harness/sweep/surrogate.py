@@ -23,8 +23,7 @@ from harness.fit.allocation import LawParams
 from harness.fit.laws.approach2 import IsoFlopFit
 from harness.fit.laws.chinchilla import ChinchillaFit
 from harness.fit.points import Points
-from harness.fit.report import SEED_NOISE
-from harness.fit.vertex import replicate_noise
+from harness.fit.vertex import SEED_NOISE, replicate_noise
 from harness.sweep.runs_so_far import Design, Run, budgets, same_budget
 
 FAIL_WIDTH = 1.0  # the width scored when the target cannot be fitted at all

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from harness.fit.laws.chinchilla import ChinchillaFit
-from harness.fit.report import SEED_NOISE
+from harness.fit.vertex import SEED_NOISE
 from harness.sweep.runs_so_far import Design, Run, design_from_arrays, rung_params
 from harness.sweep.surrogate import Scorer, Simulator, measured_noise, residual_scale
 

@@ -137,10 +137,14 @@ class IsoFlopFit(OptimaLinesLaw):
         return (fit_logline(c, np.array([p.n_opt for p in used]), w),
                 fit_logline(c, np.array([p.d_opt for p in used]), w))
 
-    def _vertex_sds(self, points: Points, prof: list[tuple[IsoFlopProfile, Profile]]) -> dict[float, float] | None:
-        """Each bracketed vertex's standard error under reruns, by budget; None when unweighted."""
+    def _budget_groups(self, points: Points) -> list[np.ndarray]:
+        """The indices of each IsoFLOP budget's runs (C within ``rtol``)."""
         labels = cluster_log(points.c, self.rtol)
-        groups = [np.flatnonzero(labels == g) for g in np.unique(labels)]
+        return [np.flatnonzero(labels == g) for g in np.unique(labels)]
+
+    def _vertex_sds(self, points: Points, groups: list[np.ndarray],
+                    prof: list[tuple[IsoFlopProfile, Profile]]) -> dict[float, float] | None:
+        """Each bracketed vertex's standard error under reruns, by budget; None when unweighted."""
         log_n, loss = [np.log(points.n[g]) for g in groups], [points.loss[g] for g in groups]
         measured = replicate_noise(log_n, loss)
         if measured:
@@ -185,7 +189,8 @@ class IsoFlopFit(OptimaLinesLaw):
         prof = self._profiles(points, no_minimum)
         self.profiles_ = [p for p, _ in prof]
         self.noise_, self.noise_source_, self.scatter_, self.excess_sd_ = None, None, None, None
-        sd = self._vertex_sds(points, prof)
+        groups = self._budget_groups(points)
+        sd = self._vertex_sds(points, groups, prof)
         self.n_line_, self.d_line_ = self._lines(self.profiles_, sd)
         if self.scatter_ is not None and self.scatter_ > 2:
             self.warnings_.append(
@@ -196,8 +201,6 @@ class IsoFlopFit(OptimaLinesLaw):
         self.boot_ = None
         if self.n_bootstrap > 0:
             rng = np.random.default_rng(self.seed)
-            labels = cluster_log(points.c, self.rtol)
-            groups = [np.flatnonzero(labels == g) for g in np.unique(labels)]
             rows = []
             for _ in range(self.n_bootstrap):
                 # Resample runs within each budget, so every resample keeps its IsoFLOP groups; where
