@@ -20,6 +20,8 @@ unwritable place), so ``except ValueError`` keeps working in a user's notebook.
     |   +-- NextRunsError                input to the run proposer
     +-- ResultsNotWritable (OSError)     a results folder or output file cannot be written
     +-- RunInProgress (RuntimeError)     another process is training this run now
+    +-- RunInterrupted (RuntimeError)    a signal (SIGTERM, SIGINT, a scheduler's warning) stopped a
+                                         run after it saved a checkpoint: start it again to resume
 """
 
 from __future__ import annotations
@@ -80,3 +82,14 @@ class RunInProgress(HarnessError, RuntimeError):
         self.run_id, self.pid = run_id, pid
         super().__init__(f"run {run_id} is in progress in another process"
                          + (f" (pid {pid})" if pid else ""))
+
+
+class RunInterrupted(HarnessError, RuntimeError):
+    """A signal stopped a run; its checkpoint was saved first (``saved_step`` steps), so starting
+    the same command again resumes it."""
+
+    def __init__(self, run_id: str, signal_name: str, saved_step: int | None, message: str = ""):
+        self.run_id, self.signal_name, self.saved_step = run_id, signal_name, saved_step
+        where = f"checkpoint saved at step {saved_step}" if saved_step is not None else "no checkpoint saved"
+        super().__init__(message or f"run {run_id}: stopped by {signal_name} ({where}); start the same command "
+                                    "again to resume it")
