@@ -9,7 +9,6 @@ from pathlib import Path
 
 from harness.cli.common import run_main
 from harness.errors import FitInputError
-from harness.fit.annealing_paths import extend_report, keep_schedules
 from harness.fit.api import (
     DEFAULT_BOOTSTRAP,
     check_outputs,
@@ -17,9 +16,11 @@ from harness.fit.api import (
     positive_number,
     write_outputs,
 )
-from harness.fit.law import law_names
+from harness.fit.curve_predict import extend_report, keep_schedules, split_curves
+from harness.fit.law import get_law, law_names
 from harness.fit.laws.approach2 import IsoFlopFit
 from harness.fit.loaders import load_any
+from harness.fit.loaders.curvefiles import INTERPOLATIONS, CurveOptions, NamedSchedule
 from harness.fit.points import concat
 from harness.fit.vertex import DEFAULT_FINDER, DEFAULT_WINDOW, VERTEX_FINDERS
 from harness.flops import CONVENTIONS as FLOP_CHOICES
@@ -35,9 +36,12 @@ EPILOG = """examples:
   harness-fit ../gadre_scaling --train-set rpj --law gadre --holdout 2 \
       --runs 'rpj-d=*-1.0,rpj-d=96_l=8_h=4-16.0,rpj-open_lm_1b-32.0,rpj-open_lm_7b-1.0'
                                    # Gadre et al.'s headline: 5 small runs predict the 1.4B and 6.9B runs
-  harness-fit results/wsd_study --law annealing --fit-schedules constant,wsd \
+  harness-fit results/wsd_study --law annealing --law multipower --fit-schedules constant,wsd \
       --predict-runs results/synthetic_isoflop_cpu --profiles 1e12,3e12,1e13,3e13
-                                   # the curve law: fit WSD curves, predict the cosine runs, IsoFLOPs from predictions
+                                   # the curve laws: fit WSD curves, predict the cosine runs, IsoFLOPs from predictions
+  harness-fit curves/ --law multipower --fit-curves cosine_24000,constant_24000,wsdcon_9
+                                   # a folder of CSVs (step, lr, loss): fit three curves, predict every other one
+  harness-fit wandb_export.csv --loss-col val/loss --lr-col lr   # a W&B history export (_step)
 
 Points from several data sets are never pooled by a one-data-set law: name one (--train-set for
 open_lm folders), fit each (--by-data: one report section per data set, headed by its label,
@@ -95,7 +99,20 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed-noise", type=float, default=None, metavar="REL",
                    help="the relative seed-to-seed spread of one run's loss, e.g. 0.004 (default: measured from "
                         "replicate seeds, else bounded by the local parabolas' residuals)")
-    g = p.add_argument_group("the annealing law (--law annealing: the loss curve of each shape)")
+    g = p.add_argument_group("loss curves (CSV files of step, lr, loss; a folder of them; W&B exports) and the curve "
+                             "laws (--law multipower, --law annealing)")
+    g.add_argument("--step-col", default="step", help="a curve CSV's step column (a W&B export's _step is found anyway)")
+    g.add_argument("--lr-col", default="lr", help="a curve CSV's learning-rate column")
+    g.add_argument("--tokens-col", default="tokens", help="a curve CSV's optional tokens-seen column")
+    g.add_argument("--lr-interp", choices=INTERPOLATIONS, default="linear",
+                   help="how a curve's rate is rebuilt between logged steps: linear (default), or previous (held "
+                        "until the next logged rate, for schedules that jump)")
+    g.add_argument("--lr-schedule", default=None, metavar="SPEC",
+                   help="the schedule of curves that log no rate, e.g. name=cosine,peak_lr=3e-4,warmup_steps=2000"
+                        "[,steps=24000,final_lr_fraction=0.1] (names: cosine, wsd, constant)")
+    g.add_argument("--fit-curves", default=None, metavar="NAMES",
+                   help="fit only these curves (comma-separated names or shell patterns: a file's name, a run id); "
+                        "every other curve is predicted point by point (mean and worst error in report.md and fit.json)")
     g.add_argument("--fit-schedules", default=None, metavar="NAMES",
                    help="fit only runs whose schedule is one of these comma-separated names, e.g. constant,wsd")
     g.add_argument("--predict-runs", default=None, metavar="SWEEP_DIR",
@@ -168,7 +185,10 @@ def run(argv: list[str] | None = None) -> int:
         rep = rep or sweep / "report.md"
     # An output that cannot be written is said now, not after a fit of many minutes.
     check_outputs(json_path, plots, rep)
-    parts = [load_any(path, n_col=args.n_col, d_col=args.d_col, c_col=args.c_col, loss_col=args.loss_col,
+    curves = CurveOptions(step_col=args.step_col, lr_col=args.lr_col, loss_col=args.loss_col, tokens_col=args.tokens_col,
+                          interp=args.lr_interp,
+                          schedule=NamedSchedule.parse(args.lr_schedule) if args.lr_schedule else None)
+    parts = [load_any(path, curves=curves, n_col=args.n_col, d_col=args.d_col, c_col=args.c_col, loss_col=args.loss_col,
                       group_col=args.group_col, unique_col=args.unique_col,
                       param_convention=args.param_convention, flops_convention=args.flops_convention, val_set=args.val_set, train_set=args.train_set) for path in args.inputs]
     patterns = [pat.strip() for arg in args.runs for pat in arg.split(",") if pat.strip()]
@@ -181,7 +201,7 @@ def run(argv: list[str] | None = None) -> int:
         points, tuning, tuning_lines = apply_tuning(args.tuning, args.inputs, points, drop=args.drop_undertuned,
                                                     threshold=args.undertuned_threshold,
                                                     weight=args.downweight_undertuned)
-    annealing = "annealing" in (args.law or [])
+    curve_law = any(get_law(law).fits_curves for law in (args.law or []))
     settings: dict[str, dict] = {"approach2": {"vertex": args.vertex, "window": args.vertex_window,
                                                "weighted": not args.unweighted_vertices,
                                                "seed_noise": args.seed_noise}}
@@ -193,19 +213,23 @@ def run(argv: list[str] | None = None) -> int:
         if not all(0 < x < 1 for x in lams):
             raise FitInputError(f"--annealing-lambda {args.annealing_lambda}: each lambda must be in (0, 1)")
         settings["annealing"] = {"lambdas": tuple(lams)}
-    if (args.fit_schedules or args.predict_runs or args.profiles or args.annealing_lambda) and not annealing:
-        raise FitInputError("--fit-schedules, --predict-runs, --profiles and --annealing-lambda belong to the annealing "
-                            "law: add --law annealing")
+    if args.annealing_lambda and "annealing" not in (args.law or []):
+        raise FitInputError("--annealing-lambda belongs to the annealing law: add --law annealing")
+    if (args.fit_schedules or args.predict_runs or args.profiles) and not curve_law:
+        raise FitInputError("--fit-schedules, --predict-runs and --profiles belong to the curve laws: add --law multipower "
+                            "or --law annealing")
     if args.fit_schedules:
         points = keep_schedules(points, args.fit_schedules)
+    held_out = []
+    if args.fit_curves:
+        points, held_out = split_curves(points, args.fit_curves)
     report = fit_points(points, args.law, bootstrap=args.bootstrap, holdout=args.holdout, at_flops=budgets,
                         predict=args.predict, inference_tokens=args.inference_tokens, seed=args.seed,
                         by_data=args.by_data, law_settings=settings)
-    if annealing:
-        extend_report(report, predict_dir=args.predict_runs, profiles=_budgets(args.profiles, "--profiles"),
-                      schedule=args.profile_schedule, param_convention=args.param_convention,
-                      flops_convention=args.flops_convention,
-                      bootstrap=args.bootstrap, seed=args.seed)
+    extend_report(report, held_out=held_out, predict_dir=args.predict_runs,
+                  profiles=_budgets(args.profiles, "--profiles"), schedule=args.profile_schedule,
+                  param_convention=args.param_convention, flops_convention=args.flops_convention,
+                  bootstrap=args.bootstrap, seed=args.seed)
     report.tuning = tuning
     for law, why in report.skipped.items():
         print(f"skipped {law}: {why}", file=sys.stderr)

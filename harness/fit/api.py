@@ -109,7 +109,10 @@ class FitReport:
                 if "E" in r.params and "E" not in r.details.get("pinned", {})]
 
     def headline(self) -> str:
-        parts = [f"fit of {self.n_points} points (N = {self.param_convention}; every C in {self.flops_convention} FLOPs)"]
+        if self.points is not None and curves_only(self.points):
+            parts = [f"fit of loss curves ({self.n_points} fitted; no model sizes or FLOPs: curve files)"]
+        else:
+            parts = [f"fit of {self.n_points} points (N = {self.param_convention}; every C in {self.flops_convention} FLOPs)"]
         parts += [f"note: {n}" for n in self.notes]
         for r in self.results:
             line = get_law(r.law).headline(r)
@@ -126,9 +129,17 @@ def result_key(r: LawResult) -> str:
     return r.law if r.dataset is None else f"{r.law}@{r.dataset}"
 
 
+def curves_only(points: Points) -> bool:
+    """Loss curves read from files: no model size, no compute, only what the curve laws fit."""
+    return bool(points.run_curves) and bool(np.all(np.isnan(points.n)))
+
+
 def default_laws(points: Points, by_data: bool = False) -> list[str]:
     """The laws the points support. With several data sets and no ``by_data``, only the laws that
-    fit data sets jointly: a one-data-set law would pool them (see ``_left_out``)."""
+    fit data sets jointly: a one-data-set law would pool them (see ``_left_out``). Curve files get
+    the curve laws."""
+    if curves_only(points):
+        return [name for name, cls in registry().items() if cls.fits_curves]
     several = len(points.datasets()) > 1
     laws = []
     for name, cls in registry().items():
@@ -208,6 +219,10 @@ def fit_points(points: Points, laws: Sequence[str] | None = None, *, bootstrap: 
     if explicit:
         laws = list(laws)
         check_law_names(laws, "--law")
+        point_laws = [law for law in laws if not get_law(law).fits_curves]
+        if curves_only(points) and point_laws:
+            raise FitInputError(f"--law {', '.join(point_laws)}: {points.source} holds loss curves without model sizes; "
+                                f"they fit the curve laws ({', '.join(n for n, c in registry().items() if c.fits_curves)})")
     else:
         laws = default_laws(points, by_data)
         notes += _left_out(points, by_data)

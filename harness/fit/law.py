@@ -119,6 +119,10 @@ class Law:
     # law with an E is fitted a second time with E pinned at it (harness.fit.api).
     can_pin: ClassVar[bool] = False
 
+    # Whether the law fits whole loss curves (``Points.run_curves``) rather than final points: the
+    # only laws fitted by default on curve files, whose points have no N (harness.fit.api).
+    fits_curves: ClassVar[bool] = False
+
     # Whether ``default_for`` says yes whatever the points (a law that depends on them overrides it).
     fitted_by_default: ClassVar[bool] = False
 

@@ -43,10 +43,26 @@ class RunCurve:
     eval_loss: np.ndarray
     eval_full: np.ndarray  # bool: evaluated on the whole validation set (else on train.eval_sequences)
     final_loss: float
+    # A curve read from a file (harness.fit.loaders.curvefiles): its name (the file's, or a W&B run's)
+    # and its rate at every step, rebuilt from the logged rates; None for a run record, whose rates
+    # follow from its schedule (``learning_rates``).
+    name: str = ""
+    rates: np.ndarray | None = None
 
     @property
     def schedule_name(self) -> str:
         return str(self.schedule.get("name", "cosine"))
+
+    @property
+    def label(self) -> str:
+        """What ``--fit-curves`` matches and the report names: a file curve's name, a run's id."""
+        return self.name or self.run_id
+
+    def eta(self) -> np.ndarray:
+        """The rate of every optimizer step, eta_0 .. eta_{steps-1}."""
+        if self.rates is not None:
+            return self.rates
+        return learning_rates(self.schedule, self.steps, self.warmup_steps, self.peak_lr)
 
 
 def schedule_config(schedule: Mapping[str, Any] | ScheduleConfig) -> ScheduleConfig:

@@ -43,16 +43,18 @@ def write_plots(report: Any, plots_dir: str | Path) -> dict[str, str]:
     if pts is None:
         return figs
     conv = report.flops_convention
-    c_grid = np.geomspace(pts.c.min() / 2, float(pts.c.max()) * 100, 200)
-    figs["loss_vs_compute"] = _loss_vs_compute(report, out, c_grid)
-    alloc = [(k, f) for k, f in report.fitters.items() if f.can_allocate]
-    if alloc:
-        figs["allocation"] = _allocation(alloc, out, c_grid, float(pts.c.max()), conv)
-    pred = [(k, f) for k, f in report.fitters.items() if f.can_predict or f.pools_datasets]
-    if pred:
-        residuals = _residuals(pred, report, out, conv)
-        if residuals is not None:
-            figs["residuals"] = residuals
+    # Curves read from files have no N and C: only the curve laws' own figures apply.
+    if np.all(np.isfinite(pts.c)):
+        c_grid = np.geomspace(pts.c.min() / 2, float(pts.c.max()) * 100, 200)
+        figs["loss_vs_compute"] = _loss_vs_compute(report, out, c_grid)
+        alloc = [(k, f) for k, f in report.fitters.items() if f.can_allocate]
+        if alloc:
+            figs["allocation"] = _allocation(alloc, out, c_grid, float(pts.c.max()), conv)
+        pred = [(k, f) for k, f in report.fitters.items() if f.can_predict or f.pools_datasets]
+        if pred:
+            residuals = _residuals(pred, report, out, conv)
+            if residuals is not None:
+                figs["residuals"] = residuals
     for key, f in report.fitters.items():
         # One data set's figures are named after it when each is fitted on its own (--by-data).
         tag = "" if "@" not in key else "_" + "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in key.split("@", 1)[1])

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from harness.files import atomic_write_text
+from harness.fit.curve_report import side_by_side
 from harness.fit.law import get_law
 from harness.fit.points import Points
 from harness.fit.powerlaw import cluster_log
@@ -141,6 +142,7 @@ def render_markdown(report: Any, figs: dict[str, str] | None = None, plots_rel: 
         lines += report_section(report.tuning)
     for r in report.results:
         lines.append(get_law(r.law).report_section(r, figs))
+    lines += side_by_side(report.results)
     if report.skipped:
         lines += ["## Skipped", ""] + [f"- {law}: {why}" for law, why in report.skipped.items()] + [""]
     if figs:

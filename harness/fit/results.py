@@ -61,11 +61,17 @@ class LawResult:
     details: dict[str, Any] = field(default_factory=dict)  # law-specific: isoflop minima, groups...
     dataset: str | None = None  # the data set fitted, when each is fitted on its own (--by-data)
     flops_convention: str = "6ND"  # the FLOP convention of every C in this result (allocation, predictions)
+    # A curve law's predictions of the curves it was not fitted on (harness.fit.curve_predict):
+    # {"curve", "shape", "points", "steps", "mean_rel_error", "max_rel_error", "final_rel_error",
+    # "extrapolated"}, errors as fractions; None where no curve was held out.
+    curve_predictions: list[dict[str, Any]] | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         # fit.json is a file format others read: its key for the convention keeps its first name.
         d["c_convention"] = d.pop("flops_convention")
+        if d["curve_predictions"] is None:
+            del d["curve_predictions"]
         return _clean(d)
 
 

@@ -61,5 +61,6 @@ EXAMPLES: dict[str, Callable[[Path], Points]] = {
     "data_constrained": lambda tmp: repeated_runs(noise=0.003, seed=0),
     "gadre": lambda tmp: design(),
     "kaplan": lambda tmp: isoflop_points(),
+    "multipower": lambda tmp: annealing_runs(),
     "shared": lambda tmp: two_datasets(),
 }

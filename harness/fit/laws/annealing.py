@@ -38,7 +38,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from harness.errors import FitInputError, InsufficientData
-from harness.fit.annealing_paths import annealing_plots, report_lines
+from harness.fit.curve_report import annealing_shape_lines, curve_plots, shared_lines
 from harness.fit.law import Law, warnings_tail
 from harness.fit.lrcurves import RunCurve, annealing_area, forward_area, learning_rates
 from harness.fit.points import Points
@@ -162,6 +162,7 @@ class AnnealingLaw(Law):
     title = "Loss curve with LR annealing (Tissue et al. 2024): L(s) = L0 + A·S1^(−α) − C·S2, per shape"
     can_predict = False  # it predicts a schedule's curve, not a loss at (N, D): see predict_final
     can_allocate = False
+    fits_curves = True
     min_points = 1
     n_params = 0
     vary = ()
@@ -203,7 +204,7 @@ class AnnealingLaw(Law):
         s1, sub, y, idx = [], [], [], []
         s2: dict[float, list[np.ndarray]] = {lam: [] for lam in self.lambdas}
         for j, rc in enumerate(runs):
-            eta = learning_rates(rc.schedule, rc.steps, rc.warmup_steps, rc.peak_lr) / eta_ref
+            eta = rc.eta() / eta_ref
             keep = rc.eval_steps > (0 if self.fit_warmup else rc.warmup_steps)
             keep |= rc.eval_steps == rc.steps  # the final point is what a prediction is of
             at = rc.eval_steps[keep]
@@ -318,6 +319,19 @@ class AnnealingLaw(Law):
         s2 = annealing_area(eta, warmup_steps, lam) if math.isfinite(lam) else np.zeros(steps + 1)
         return forward_area(eta), s2
 
+    def predict_rates(self, shape: str, eta: np.ndarray, at: np.ndarray) -> np.ndarray:
+        """The whole set's loss after each update count in ``at`` of a run of this shape with per-step
+        rates ``eta`` (a curve read from a file, or any schedule)."""
+        sf = self.shape(shape)
+        at = np.asarray(at, dtype=int)
+        if len(at) and (at.min() < 1 or at.max() > len(eta)):
+            raise FitInputError(f"annealing: points at {at.min()}..{at.max()} updates lie outside the "
+                                f"{len(eta)} rates given")
+        e = np.asarray(eta, dtype=float) / sf.eta_ref
+        warm = int(np.argmax(e >= e.max() * (1 - 1e-9))) if len(e) else 0
+        s2 = annealing_area(e, warm, sf.lam) if math.isfinite(sf.lam) else np.zeros(len(e) + 1)
+        return sf.loss_at(forward_area(e)[at], s2[at])
+
     def predict_curve(self, shape: str, schedule: Mapping[str, Any] | Any, steps: int, warmup_steps: int,
                       peak_lr: float, at: np.ndarray | None = None) -> np.ndarray:
         """Predicted whole-validation-set loss after each step count in ``at`` (default 1 .. steps)."""
@@ -368,7 +382,7 @@ class AnnealingLaw(Law):
 
     @classmethod
     def extra_section(cls, r: LawResult) -> list[str]:
-        return report_lines(r)
+        return annealing_shape_lines(r) + shared_lines(r)
 
     def plots(self, report: Any, out_dir: Any, tag: str = "") -> dict[str, str]:
-        return annealing_plots(self, report, out_dir, tag)
+        return curve_plots(self, report, out_dir, tag)
