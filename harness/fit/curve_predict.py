@@ -84,12 +84,15 @@ def curve_predictions(fitter: Any, curves: Sequence[RunCurve]) -> tuple[list[dic
 
 
 def prediction_summary(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """PredE (mean over curves of each curve's mean error) and WorstE (the worst point of any curve),
-    as Luo et al. report them."""
+    """Over the predicted curves, as Luo et al. report them: PredE, the mean of each curve's mean
+    relative error, and WorstE, the mean of each curve's worst point (their released evaluation
+    averages the per-curve worst points; it reproduces their table exactly). Also the single worst
+    point of any curve, and the mean |error| of the final losses."""
     if not rows:
         return {}
     return {"curves": len(rows), "pred_e": float(np.mean([r["mean_rel_error"] for r in rows])),
-            "worst_e": float(max(r["max_rel_error"] for r in rows)),
+            "worst_e": float(np.mean([r["max_rel_error"] for r in rows])),
+            "worst_point": float(max(r["max_rel_error"] for r in rows)),
             "mean_abs_final_rel_error": float(np.mean([abs(r["final_rel_error"]) for r in rows]))}
 
 

@@ -60,9 +60,10 @@ def shared_lines(r: Any) -> list[str]:
     rows = getattr(r, "curve_predictions", None)
     if rows:
         s = r.details.get("curve_prediction_summary", {})
-        out += ["", f"Curves not fitted, predicted point by point after the warmup: PredE (mean over curves of the "
-                f"mean relative error) {_pct(s['pred_e'])}, WorstE (worst point) {_pct(s['worst_e'])}, mean |error| "
-                f"of the final loss {_pct(s['mean_abs_final_rel_error'])} ({s['curves']} curves).", "",
+        out += ["", f"Curves not fitted, predicted point by point after the warmup ({s['curves']} curves): PredE (mean "
+                f"over curves of each curve's mean relative error) {_pct(s['pred_e'])}, WorstE (mean over curves of each "
+                f"curve's worst point, Luo et al.'s definition) {_pct(s['worst_e'])}; the worst point of any curve "
+                f"{_pct(s['worst_point'])}; mean |error| of the final losses {_pct(s['mean_abs_final_rel_error'])}.", "",
                 "| curve | shape | steps | points | mean error | worst point | final loss error |", "|---|---|---|---|---|---|---|"]
         for row in rows:
             ext = " (longer than any fitted curve)" if row["extrapolated"] else ""
@@ -108,7 +109,8 @@ def side_by_side(results: Sequence[Any]) -> list[str]:
         cells = [f"{_pct(b[key]['mean_rel_error'])} ({_pct(b[key]['max_rel_error'])})" if key in b else "–" for b in by]
         lines.append(f"| {key.split('@')[0]} ({key.split('@')[1]}) | " + " | ".join(cells) + " |")
     sums = [r.details.get("curve_prediction_summary", {}) for r in withp]
-    lines.append("| **PredE (WorstE)** | " + " | ".join(f"**{_pct(s['pred_e'])} ({_pct(s['worst_e'])})**" for s in sums) + " |")
+    lines.append("| **PredE (WorstE)**, means over the curves | "
+                 + " | ".join(f"**{_pct(s['pred_e'])} ({_pct(s['worst_e'])})**" for s in sums) + " |")
     return lines + [""]
 
 
