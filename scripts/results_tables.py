@@ -180,10 +180,21 @@ def kaplan_row(law: dict) -> list[str]:
     return cells + [_holdout(law)]
 
 
-def annealing_row(law: dict) -> list[str]:
+CURVE_LAWS = {"annealing": "annealing (Tissue et al. 2024)", "multipower": "multi-power (Luo et al. 2025)"}
+
+
+def curve_row(law: dict) -> list[str]:
+    """A curve law's row: its shapes, points, fit residuals, held-out curves and predicted final losses."""
     d = law.get("details") or {}
     shapes = [s for s in d.get("shapes") or [] if isinstance(s, dict)]
-    rmse = [s["rmse"] for s in shapes if _finite(s.get("rmse"))]
+    # annealing's residual is in nats, multipower's a relative rms: each says which.
+    rmse = [f"{s['rmse']:.3f} nats" for s in shapes if _finite(s.get("rmse"))]
+    rmse += [pct(s["rmse_rel"]) for s in shapes if _finite(s.get("rmse_rel"))]
+    held = d.get("curve_prediction_summary") or {}
+    held_cell = ""
+    if _finite(held.get("pred_e")):
+        held_cell = (f"{pct(held['pred_e'])} ({pct(held.get('worst_e'))}) over {held.get('curves')} curves, worst point "
+                     f"{pct(held.get('worst_point'))}")
     pr = d.get("predict_runs") or {}
     pred = ""
     if _finite(pr.get("mean_abs_rel_error")):
@@ -191,8 +202,8 @@ def annealing_row(law: dict) -> list[str]:
         src = Path(src).name if src.startswith("/") else src  # a page never names an absolute path
         pred = (f"{pct(pr['mean_abs_rel_error'])} ({pct(pr.get('max_abs_rel_error'))}) "
                 f"over {len(pr.get('runs') or [])} runs of `{src}`")
-    span = f"{min(rmse):.3f}–{max(rmse):.3f}" if rmse else "–"
-    return [str(len(shapes)), str(law.get("n_points", "–")), span, pred]
+    span = (rmse[0] if len(set(rmse)) == 1 else f"{rmse[0]} – {rmse[-1]}") if rmse else "–"
+    return [str(len(shapes)), str(law.get("n_points", "–")), span, held_cell, pred]
 
 
 def other_row(law: dict) -> list[str]:
@@ -219,6 +230,10 @@ def _short(label: str) -> str:
 
 
 def _describe(data: dict) -> str:
+    if str(data.get("source", "")).endswith(".csv") or any(
+            (law.get("details") or {}).get("shapes") and all(not _finite(s.get("n")) for s in law["details"]["shapes"])
+            for law in data.get("laws") or [] if law.get("law") in CURVE_LAWS):
+        return "loss curves read from files"
     n = N_NAMES.get(data.get("n_convention"), f"N = {data.get('n_convention')}")
     c = C_NAMES.get(data.get("c_convention"), f"C = {data.get('c_convention')}")
     return f"{data.get('n_points', '?')} runs, {n}, {c}"
@@ -240,8 +255,8 @@ def render(fits: list[tuple[str, dict]]) -> list[str]:
             name = law["law"]
             if name == "kaplan":
                 kaplan_rows.append(tag + ["Kaplan et al. (2020)"] + kaplan_row(law))
-            elif name == "annealing":
-                anneal_rows.append(tag + ["annealing (Tissue et al. 2024)"] + annealing_row(law))
+            elif name in CURVE_LAWS:
+                anneal_rows.append(tag + [CURVE_LAWS[name]] + curve_row(law))
             elif name not in ALLOCATION_LAWS:
                 other_rows.append(tag + [name] + other_row(law))
             h = law.get("holdout")
@@ -268,8 +283,9 @@ def render(fits: list[tuple[str, dict]]) -> list[str]:
         lines += [""] + _table(lead + ["law"] + [h for _, h in KAPLAN_COLUMNS] + ["holdout error, mean (max)"],
                                kaplan_rows)
     if anneal_rows:
-        lines += [""] + _table(lead + ["law", "shapes", "curve points", "rmse per shape (nats)",
-                                       "final losses predicted, mean (max) error"], anneal_rows)
+        lines += [""] + _table(lead + ["law", "shapes", "curve points", "fit residual per shape",
+                                       "curves not fitted: PredE (WorstE)", "final losses predicted, mean (max) error"],
+                               anneal_rows)
     if other_rows:
         lines += [""] + _table(lead + ["law", "fitted parameters"], other_rows)
     if any(label.endswith(GLOBAL_VERTEX) for label, _ in fits):
