@@ -3,7 +3,9 @@ before work is spent on it.
 
 Every file the harness writes (records, fit outputs, checkpoints, caches) goes through
 ``atomic_write`` here: a temporary file beside the target, fsynced, then renamed over it, so a
-reader sees the old file or the whole new one and a crash cannot leave an empty file behind.
+reader sees the old file or the whole new one and a crash cannot leave an empty file behind. A
+target that is not a regular file (``--json /dev/null``, a FIFO) is written to directly: renaming
+over it would put a regular file where the device or pipe was.
 Outputs get the mode a plain ``open(path, "w")`` would give (``file_mode``). Every lock between
 processes (a run being trained, a token cache being built, a GPU slot) is a ``file_lock``.
 """
@@ -13,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +61,16 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _special(path: Path) -> bool:
+    """Whether ``path`` (a link followed) is something other than a regular file or a folder: a
+    character or block device, a FIFO, a socket."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:  # not there (or not reachable): an ordinary new file, whose write says why
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` to fill a temporary file beside ``path``, then put it in place whole.
 
@@ -64,8 +78,15 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     fsynced first so a crash right after the rename cannot leave an empty file behind. If
     ``write`` fails, the old file stays as it was and the temporary file is removed. Returns
     ``path``.
+
+    A ``path`` that is a device, a FIFO or a socket is written to directly (``write(path)``):
+    only a regular file can be replaced whole, and replacing ``/dev/null`` would leave a plain
+    file there (as root) that every later write fills.
     """
     path = Path(path)
+    if _special(path):
+        write(path)
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -83,6 +104,20 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     return path
 
 
+def unfinished_writes(path: str | os.PathLike) -> list[Path]:
+    """The temporary files that ``atomic_write`` made for ``path`` and never put in place: only a
+    writer killed mid-write (SIGKILL, the OOM killer, a power cut) leaves one, since nothing runs
+    to remove it. Only the holder of the lock that keeps other writers of ``path`` away may delete
+    them (another writer's may be in use)."""
+    path = Path(path)
+    # mkstemp's names: the prefix and suffix given above around 8 random characters.
+    name = re.compile(re.escape(f".{path.name}.") + r"[a-z0-9_]{8}\.tmp")
+    try:
+        return sorted(p for p in path.parent.iterdir() if name.fullmatch(p.name))
+    except OSError:  # no folder: nothing was written there
+        return []
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """``atomic_write`` of a text, as UTF-8."""
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
@@ -91,7 +126,6 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """``atomic_write`` of bytes."""
     return atomic_write(path, lambda tmp: tmp.write_bytes(data))
-
 
 
 # ---------------------------------------------------------------------------------------------
@@ -111,6 +145,12 @@ def check_writable(path: str | os.PathLike, is_dir: bool = False) -> None:
     try:
         if not is_dir and p.is_dir():
             raise IsADirectoryError(errno.EISDIR, "it is a folder, not a file")
+        if not is_dir and _special(p):
+            # Written in place (atomic_write), so the question is the device's or FIFO's own
+            # permission, not its folder's: /dev takes no new file from a user, /dev/null does.
+            if not os.access(p, os.W_OK):
+                raise PermissionError(errno.EACCES, "Permission denied")
+            return
         while not where.exists() and where != where.parent:
             where = where.parent
         if not where.is_dir():

@@ -22,6 +22,13 @@ faults again (where a kill lands in a run still depends on the machine's speed).
                       the old record
   twin_runs           two identical runs, and two identical sweeps, started at the same moment
   bad_sweep_name      sweep_name=../x and a/b: refused, nothing written outside out_dir
+  checkpoint_write    a run resumed from a good checkpoint whose checkpoint writes then fail (a
+                      file-size limit, `ulimit -f`, below a checkpoint's size and above a record's),
+                      killed mid-way; then (full: also run to its end under the limit) started
+                      again with the limit lifted
+  signal_stop         SIGTERM, then SIGINT, to a single run at random points after a checkpoint of
+                      its own start, each followed by a restart (which must go on from the step
+                      the stop saved), and SIGTERM to a sweep mid-run (it must start no later run)
 
 After each scenario's recovery step (the restart a user would do), it counts, per planned run:
 
@@ -47,11 +54,13 @@ command, the machine and the table; paths inside the temporary folders are writt
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
 import random
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -118,6 +127,15 @@ def _session_members(sid: int) -> list[int]:
     return pids
 
 
+def _child_setup(file_size_limit: int | None) -> None:
+    # In the child before exec, inherited by the command. SIGINT as a terminal's foreground job
+    # has it (a shell starts background jobs, and so this script, with SIGINT ignored).
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if file_size_limit is not None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+
 def _kill(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
@@ -153,7 +171,9 @@ class Ctx:
         self.procs: list[Proc] = []
         self.undo: list[Callable[[], None]] = []
         self.result = Result(name)
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT),
+        # The repository first; a PYTHONPATH of the caller's is kept after it.
+        pythonpath = os.pathsep.join(p for p in [str(ROOT), os.environ.get("PYTHONPATH", "")] if p)
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": pythonpath,
                     # Fallback records that go to the temporary folder stay inside this scenario.
                     "TMPDIR": str(self.dir), "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1",
                     "HF_DATASETS_CACHE": str(self.dir / "hf"), "HARNESS_CACHE": str(self.dir / "cache"),
@@ -163,13 +183,17 @@ class Ctx:
     def args(self, sweep: str, *extra: str) -> list[str]:
         return [*TINY, f"out_dir={self.out}", f"sweep_name={sweep}", *extra]
 
-    def start(self, args: list[str], multirun: bool = False, cmd: list[str] | None = None) -> Proc:
+    def start(self, args: list[str], multirun: bool = False, cmd: list[str] | None = None,
+              file_size_limit: int | None = None) -> Proc:
+        """Start a command; ``file_size_limit``: bytes, as `ulimit -f` (the process may make no
+        file larger; its writes past that fail with EFBIG, SIGXFSZ ignored)."""
         k = len(self.procs)
         out, err = self.dir / f"p{k:02d}.out", self.dir / f"p{k:02d}.err"
         full = (cmd or TRAIN) + (["-m"] if multirun else []) + args
         with open(out, "w") as fo, open(err, "w") as fe:
             # A session of its own: what a killed launcher leaves behind can be found and counted.
-            p = subprocess.Popen(full, stdout=fo, stderr=fe, cwd=self.dir, env=self.env, start_new_session=True)
+            p = subprocess.Popen(full, stdout=fo, stderr=fe, cwd=self.dir, env=self.env, start_new_session=True,
+                                 preexec_fn=functools.partial(_child_setup, file_size_limit))
         proc = Proc(f"p{k:02d}", p, out, err)
         self.procs.append(proc)
         return proc
@@ -184,8 +208,8 @@ class Ctx:
         return proc.rc
 
     def run(self, args: list[str], multirun: bool = False, cmd: list[str] | None = None,
-            timeout: float = 240) -> Proc:
-        proc = self.start(args, multirun, cmd)
+            timeout: float = 240, file_size_limit: int | None = None) -> Proc:
+        proc = self.start(args, multirun, cmd, file_size_limit)
         self.wait(proc, timeout)
         return proc
 
@@ -697,11 +721,166 @@ def sc_bad_sweep_name(ctx: Ctx) -> None:
     ctx.check("nothing written to a nested sweep", not (ctx.out / "a").exists())
 
 
+def _tmp_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.tmp")) if folder.is_dir() else []  # (pathlib's glob takes dot files too)
+
+
+def sc_checkpoint_write(ctx: Ctx) -> None:
+    args = ctx.args("cw", f"train.tokens={LONG}")
+    ckdir = ctx.out / "cw" / "checkpoints"
+    # A good checkpoint first: the run killed after its first one.
+    p = ctx.start(args)
+    ctx.wait_for(lambda: bool(ctx.ckpts("cw")), proc=p)
+    time.sleep(ctx.rng.uniform(0.0, 0.4))
+    if p.popen.poll() is None:
+        ctx.kill(p, grace=0)
+    if not ctx.ckpts("cw"):
+        ctx.note("the run ended before its first checkpoint; nothing to refuse")
+        ctx.count({f"tokens={LONG}": tokens_is(LONG)}, ["cw"])
+        return
+    ck = ctx.ckpts("cw")[0]
+    good = ck.read_bytes()
+    # Half a checkpoint: every checkpoint write fails, while the record and the logs still fit.
+    limit = len(good) // 2
+    ctx.note(f"file-size limit {limit} bytes (a checkpoint is {len(good)})")
+
+    # A start under the limit, killed at a random point once a refused write was said.
+    p = ctx.start(args, file_size_limit=limit)
+    said = ctx.wait_for(lambda: "cannot write checkpoint" in p.stderr(), proc=p)
+    time.sleep(ctx.rng.uniform(0.0, 0.5))
+    if p.popen.poll() is None:
+        ctx.kill(p, grace=0)
+    else:
+        ctx.note(f"the limited start ended by itself (rc {ctx.wait(p)})")
+    err = [ln for ln in p.stderr().splitlines() if "cannot write checkpoint" in ln]
+    ctx.check("limited: the refused write is said in one line naming the file and the reason",
+              said and len(err) == 1 and str(ck) in err[0] and "File too large" in err[0]
+              and TB not in p.text(), p.stderr().strip()[-300:])
+    kept = re.search(r"the checkpoint at step (\d+) is kept", err[0]) if err else None
+    ctx.check("limited: the good checkpoint is kept as it was", ck.exists() and ck.read_bytes() == good)
+    # A refused write removes its temporary file; the kill may still land mid-write and leave
+    # one (nothing runs at a SIGKILL), which the next start must remove.
+    if _tmp_files(ckdir):
+        ctx.note("the kill landed during a checkpoint write: its temporary file is left to the restart")
+    ctx.check("limited: no `failed` record that would block a rerun",
+              all(r.get("status") != "failed" for r in ctx.records("cw")))
+
+    if not ctx.quick:  # left to its end under the same limit, it completes: the record is small
+        p = ctx.run(args, file_size_limit=limit)
+        ctx.check("limited to the end: completes", p.rc == 0 and bool(DONE.search(p.text())),
+                  f"rc {p.rc}; {p.stderr().strip()[-200:]}")
+        ctx.check("limited to the end: no temporary file left", not _tmp_files(ckdir),
+                  ", ".join(f.name for f in _tmp_files(ckdir)))
+
+    # The limit lifted (space freed): the same command resumes from the kept checkpoint.
+    again = ctx.run(args)
+    ctx.check("lifted: the restart ends cleanly", again.rc == 0, f"rc {again.rc}; {again.stderr().strip()[-200:]}")
+    if ctx.quick:
+        resumed = re.search(r"resuming from step (\d+)/", again.text())
+        ctx.check("lifted: it resumes from the kept checkpoint",
+                  bool(kept and resumed and kept.group(1) == resumed.group(1)),
+                  f"kept {kept and kept.group(1)}, resumed {resumed and resumed.group(1)}")
+    else:
+        ctx.check("lifted: nothing left to do", ALREADY.search(again.text()) is not None)
+    ctx.check("no checkpoint or temporary file left behind", not ctx.ckpts("cw") and not _tmp_files(ckdir),
+              ", ".join(f.name for f in ctx.ckpts("cw") + _tmp_files(ckdir)))
+    ctx.count({f"tokens={LONG}": tokens_is(LONG)}, ["cw"])
+
+
+STOPPED = re.compile(r"stopped by (SIG\w+) \(checkpoint saved at step (\d+)\)")
+STARTED = re.compile(r"^run ([0-9a-f]{8,}): (?:gpt2|llama) ", re.M)
+
+
+def _signal_after_checkpoint(ctx: Ctx, sweep: str, args: list[str], sig: signal.Signals,
+                             multirun: bool = False) -> Proc:
+    """Start the command, wait until this start has written a checkpoint of its own (so it
+    trains), wait a random moment, send ``sig`` to the process and wait for its end."""
+    before = {c: c.stat().st_mtime_ns for c in ctx.ckpts(sweep)}
+    p = ctx.start(args, multirun=multirun)
+
+    def wrote_one() -> bool:
+        return any(before.get(c) != _mtime(c) for c in ctx.ckpts(sweep))
+
+    if not ctx.wait_for(wrote_one, proc=p):
+        ctx.note(f"{sig.name}: the start wrote no checkpoint (it ended first)")
+    time.sleep(ctx.rng.uniform(0.0, 0.5))
+    if p.popen.poll() is None:
+        os.kill(p.popen.pid, sig)
+    else:
+        ctx.note(f"{sig.name}: the run had ended before the signal")
+    ctx.wait(p)
+    return p
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+def _stop_line(ctx: Ctx, p: Proc, sig: signal.Signals, label: str) -> int | None:
+    """Check that ``sig`` ended ``p`` in one line and status 128 + its number; returns the saved step."""
+    err = [ln for ln in p.stderr().splitlines() if ln.strip()]
+    m = STOPPED.search(p.stderr())
+    ctx.check(f"{label}: one line, exit {128 + sig.value}, naming the step saved",
+              p.rc == 128 + sig.value and len(err) == 1 and bool(m) and m.group(1) == sig.name and TB not in p.text(),
+              f"rc {p.rc}; {' | '.join(err[-3:])[:300]}")
+    return int(m.group(2)) if m else None
+
+
+def sc_signal_stop(ctx: Ctx) -> None:
+    # A single run: SIGTERM, restart, SIGINT, restart to the end. Each restart must go on from the
+    # very step the stop saved.
+    args = ctx.args("ss", f"train.tokens={LONG}")
+    saved: int | None = None
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        p = _signal_after_checkpoint(ctx, "ss", args, sig)
+        if saved is not None:
+            m = re.search(r"resuming from step (\d+)/", p.text())
+            ctx.check(f"{sig.name}: the start before it went on from the step saved", bool(m) and int(m.group(1)) == saved,
+                      f"saved {saved}, resumed {m and m.group(1)}")
+        if p.rc == 0:
+            ctx.note(f"{sig.name}: the run completed before the signal")
+            saved = None
+            break
+        saved = _stop_line(ctx, p, sig, sig.name)
+    final = ctx.run(args)
+    ctx.check("the last restart completes", final.rc == 0, f"rc {final.rc}; {final.stderr().strip()[-200:]}")
+    if saved is not None:
+        m = re.search(r"resuming from step (\d+)/", final.text())
+        ctx.check("the last restart goes on from the step saved", bool(m) and int(m.group(1)) == saved,
+                  f"saved {saved}, resumed {m and m.group(1)}")
+    if not ctx.quick:  # stopped twice, it ends as the run that never stopped
+        ctx.run(ctx.args("ss_ref", f"train.tokens={LONG}"))
+        got = [r.get("val_loss") for r in ctx.records("ss")]
+        ref = [r.get("val_loss") for r in ctx.records("ss_ref")]
+        ctx.check("the stopped run's val_loss equals an uninterrupted run's", got == ref and bool(ref), f"{got} vs {ref}")
+    ctx.count({f"tokens={LONG}": tokens_is(LONG)}, ["ss"])
+
+    # A sweep: SIGTERM during a run saves it and starts no later run.
+    toks = [LONG, LONG + 4096] + ([LONG + 8192] if not ctx.quick else [])
+    sargs = ctx.args("sw", "train.tokens=" + ",".join(map(str, toks)))
+    p = _signal_after_checkpoint(ctx, "sw", sargs, signal.SIGTERM, multirun=True)
+    if p.rc == 0:
+        ctx.note("sweep: it completed before the signal")
+    else:
+        _stop_line(ctx, p, signal.SIGTERM, "sweep")
+        started = set(STARTED.findall(p.out.read_text(errors="replace")))
+        ctx.check("sweep: no run started after the stopped one", len(started) == len(ctx.records("sw")) + 1,
+                  f"{len(started)} started, {len(ctx.records('sw'))} recorded")
+        ctx.check("sweep: the stopped run's checkpoint is kept", len(ctx.ckpts("sw")) == 1)
+    again = ctx.run(sargs, multirun=True)
+    ctx.check("sweep: the restart completes it", again.rc == 0, f"rc {again.rc}; {again.stderr().strip()[-200:]}")
+    ctx.count({f"sweep tokens={t}": tokens_is(t) for t in toks}, ["sw"])
+
+
 SCENARIOS: dict[str, Callable[[Ctx], None]] = {
     "kill_run": sc_kill_run, "kill_sweep": sc_kill_sweep, "kill_sweep_joblib": sc_kill_sweep_joblib,
     "corrupt_record": sc_corrupt_record, "corrupt_checkpoint": sc_corrupt_checkpoint,
     "unwritable": sc_unwritable, "diverged": sc_diverged, "edit_data": sc_edit_data,
     "twin_runs": sc_twin_runs, "bad_sweep_name": sc_bad_sweep_name,
+    "checkpoint_write": sc_checkpoint_write, "signal_stop": sc_signal_stop,
 }
 
 

@@ -1,4 +1,5 @@
-"""harness/files.py: one atomic writer, one writability check, one lock between processes."""
+"""harness/files.py: one atomic writer (a device or FIFO written into, never replaced), one
+writability check, one lock between processes."""
 
 from __future__ import annotations
 
@@ -12,7 +13,16 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ResultsNotWritable
-from harness.files import atomic_write, atomic_write_bytes, atomic_write_text, check_writable, file_lock
+from harness.files import (
+    atomic_write,
+    atomic_write_bytes,
+    atomic_write_text,
+    check_writable,
+    file_lock,
+    unfinished_writes,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 # -- the atomic writer ---------------------------------------------------------------------------
@@ -71,6 +81,63 @@ def test_missing_folders_are_made_and_an_existing_file_is_replaced_whole(tmp_pat
     assert sorted(p.name for p in target.parent.iterdir()) == ["abc.json"]
 
 
+def test_a_writer_killed_mid_write_leaves_a_temporary_that_unfinished_writes_finds(tmp_path):
+    target = tmp_path / "abc.pt"
+    atomic_write_text(target, "old\n")
+    killed = ("import os, sys; from harness.files import atomic_write\n"
+              "def write(tmp):\n    tmp.write_text('half'); os._exit(9)\n"
+              "atomic_write(sys.argv[1], write)\n")
+    out = subprocess.run([sys.executable, "-c", killed, str(target)], env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 9
+    left = [p for p in tmp_path.iterdir() if p != target]
+    assert len(left) == 1 and left[0].read_text() == "half" and target.read_text() == "old\n"
+    # Someone else's files beside it are not its unfinished writes.
+    for other in [".abc.pt.corrupt", ".abc.pt.corrupt.a1b2c3d4.tmp", ".abd.pt.a1b2c3d4.tmp", "abc.pt.a1b2c3d4.tmp"]:
+        (tmp_path / other).write_text("")
+    assert unfinished_writes(target) == left
+    assert unfinished_writes(tmp_path / "missing" / "abc.pt") == []
+
+
+def test_a_fifo_is_written_into_not_replaced_by_a_file(tmp_path):
+    fifo = tmp_path / "fit.json"
+    os.mkfifo(fifo)
+    # A reader already there (opened without waiting for a writer), as `harness-fit --json <(cat)`.
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        assert atomic_write_text(fifo, '{"laws": {}}\n') == fifo
+        assert os.read(reader, 1000) == b'{"laws": {}}\n'
+    finally:
+        os.close(reader)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert [p.name for p in tmp_path.iterdir()] == ["fit.json"]  # no temporary file beside it
+
+
+@pytest.fixture
+def devnull_guarded(monkeypatch):
+    """os.devnull as it is, and a guard that no test can replace it with a plain file (as root a
+    rename over /dev/null succeeds, and would break every process on the machine)."""
+    before = os.stat(os.devnull)
+    if not stat.S_ISCHR(before.st_mode):
+        pytest.skip(f"{os.devnull} is not a character device here")
+    real_replace = os.replace
+
+    def guarded(src, dst, *args, **kwargs):
+        if os.path.realpath(dst) == os.path.realpath(os.devnull):
+            raise AssertionError(f"{os.devnull} would have been replaced by {src}")
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", guarded)
+    yield before
+    after = os.stat(os.devnull)
+    assert stat.S_ISCHR(after.st_mode) and after.st_rdev == before.st_rdev
+
+
+def test_dev_null_is_written_to_and_stays_a_device(devnull_guarded):
+    assert atomic_write_text(os.devnull, "{}\n") == Path(os.devnull)
+    assert atomic_write(os.devnull, lambda p: p.write_bytes(b"\x00" * 100)) == Path(os.devnull)
+    assert not [p for p in Path(os.devnull).parent.glob(".null.*.tmp")]
+
+
 # -- can I write here? ---------------------------------------------------------------------------
 def test_a_writable_place_passes_and_nothing_is_left_behind(tmp_path):
     check_writable(tmp_path / "out" / "deeper" / "fit.json")
@@ -105,6 +172,17 @@ def test_a_refusing_folder_is_one_line_with_the_reason(tmp_path, monkeypatch):
         check_writable(tmp_path / "runs", is_dir=True)
     assert str(exc.value) == f"cannot write to {tmp_path / 'runs'}: Permission denied"
     assert exc.value.strerror == "Permission denied"
+
+
+def test_a_device_is_checked_by_its_own_permission_not_its_folders(devnull_guarded, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    # A user may not create files in /dev but may write /dev/null: no probe file there is asked for.
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    check_writable(os.devnull)
+    with pytest.raises(ResultsNotWritable, match="Permission denied"):
+        check_writable(Path(os.devnull).parent / "harness-fit.json")
 
 
 # -- the lock between processes ------------------------------------------------------------------

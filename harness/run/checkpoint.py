@@ -2,7 +2,8 @@
 run's state and the RNG), in <out_dir>/<sweep>/checkpoints/<run_id>.pt.
 
 A checkpoint is only a cache of work: the run that cannot use one sets it aside and starts over,
-and the run that writes its record removes it."""
+the run that cannot write one keeps the one it had (``save`` raises ``ResultsNotWritable``), and
+the run that writes its record removes it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import torch
 
 from harness import files, records
 from harness.config import Config
+from harness.errors import ResultsNotWritable
 from harness.run.state import RunState
 from harness.run.step import TrainStep
 
@@ -44,7 +46,11 @@ class Checkpoint:
         previous checkpoint). A trunk also saves the curves of its branches not yet forked
         (``branches``). ``lr``: the learning rate of the next step, when the checkpoint is
         written for another run than the one training (a branch at its fork, whose next step is
-        its cooldown's first, not the trunk's)."""
+        its cooldown's first, not the trunk's).
+
+        Raises ResultsNotWritable, one line with the path and the OS's reason ("No space left on
+        device", "File too large"), when the file system refuses the file; the previous
+        checkpoint then stays as it was and no temporary file is left behind."""
         opt_state, sched_state = step.optimizer.state_dict(), step.scheduler.state_dict()
         if lr is not None:
             # What the branch's own LambdaLR would have set after this step: base lr x its factor.
@@ -60,7 +66,16 @@ class Checkpoint:
             "state": dict(vars(state)),
             "branch_states": {k: dict(vars(v)) for k, v in (branches or {}).items()},
         }
-        files.atomic_write(self.path, lambda tmp: torch.save(payload, tmp))
+        try:
+            files.atomic_write(self.path, lambda tmp: _save_to(payload, tmp))
+        except (OSError, RuntimeError) as e:
+            cause = os_error(e)
+            if cause is None:  # not the file system's doing (a device error copying the state)
+                raise
+            reason = cause.strerror or str(cause)
+            err = ResultsNotWritable(f"cannot write checkpoint {self.path}: {reason}")
+            err.strerror = reason
+            raise err from None
 
     def load(self, step: TrainStep) -> Resumed:
         """Load the checkpoint into the step's model, optimizer and scheduler, and the RNG.
@@ -93,4 +108,35 @@ class Checkpoint:
         return records.quarantine(self.path)
 
     def remove(self) -> None:
+        """Delete the checkpoint and any write of it a killed process left unfinished. Only under
+        the run's lock, as every use of a checkpoint is."""
         self.path.unlink(missing_ok=True)
+        self.clear_unfinished()
+
+    def clear_unfinished(self) -> list[Path]:
+        """Delete the temporary files of writes of this checkpoint that a killed process left (a
+        SIGKILL mid-save); returns them. Only under the run's lock: then no write of it is under way."""
+        stale = files.unfinished_writes(self.path)
+        for p in stale:
+            p.unlink(missing_ok=True)
+        return stale
+
+
+def _save_to(payload: dict, path: Path) -> None:
+    # Through a Python file, not torch.save(payload, path): torch's own writer reports a full
+    # disk or a file-size limit as "enforce fail at inline_container.cc ... unexpected pos",
+    # while Python's write raises the OSError that names the reason (kept as the context of the
+    # RuntimeError torch raises on top of it: os_error).
+    with open(path, "wb") as f:
+        torch.save(payload, f)
+
+
+def os_error(e: BaseException) -> OSError | None:
+    """The OS's error behind ``e``: ``e`` itself, or the one it was raised from or while
+    handling (torch's RuntimeError over the OSError its file's write raised); None if none."""
+    seen: BaseException | None = e
+    for _ in range(16):  # a chain is short; the bound only guards against a cycle
+        if seen is None or isinstance(seen, OSError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None

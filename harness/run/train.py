@@ -13,14 +13,20 @@
    fixed validation set (harness/run/evaluation.py), forking cooldown branches on the way
    (harness/run/forks.py), checkpointing every few seconds, and stopping as `diverged` at the first
    non-finite loss. The loss stays on the device and is read in windows (harness/run/losses.py),
-   so the host never waits for the device per step.
+   so the host never waits for the device per step. A checkpoint the file system refuses (a full
+   disk, a file-size limit) is a warning: the previous one is kept and training goes on.
 5. Evaluate on the whole validation set and write the record atomically (harness/run/outcome.py).
    If that write fails, the record is kept in a fallback file that the one-line error names.
 
+From the first step to the record, SIGTERM, SIGINT and SIGUSR2 stop the run at the next step
+boundary after a checkpoint (harness/run/signals.py): `RunInterrupted`, and the same command
+resumes from that step; in a multirun no later run of the process starts.
+
 Exit status of `harness-train` (one run): 0 done (or already done), 1 the run failed or its results
 cannot be written, 2 invalid config, 75 (EX_TEMPFAIL) the same run is in progress in another
-process, which will write its record; try again later if that process dies. In a multirun the last
-two are one line each and the sweep goes on.
+process, which will write its record; try again later if that process dies; 128 + the signal's
+number (130 SIGINT, 143 SIGTERM, 140 SIGUSR2) a signal stopped it after its checkpoint. In a
+multirun the middle two are one line each and the sweep goes on; a signal ends the sweep.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import torch
 
 from harness import records
 from harness.config import Config, validate
-from harness.errors import ConfigError
+from harness.errors import ConfigError, RunInterrupted
 from harness.model import build_model
 from harness.run import outcome
 from harness.run.branches import branch_config
@@ -43,6 +49,7 @@ from harness.run.forks import Forks, unforked
 from harness.run.losses import LossWindow
 from harness.run.outcome import Ending
 from harness.run.setup import RunSetup, describe, set_up
+from harness.run.signals import StopSignals, stopped_by
 from harness.run.state import Curve, Log, RunState, utc_now
 from harness.run.step import TrainStep
 from harness.run.wandb_mirror import WandbMirror
@@ -56,10 +63,17 @@ def run(cfg: Config, log: Log | None = None, multirun: bool = False) -> records.
     In a multirun, any error (an invalid config included) becomes a `failed` record so the sweep
     goes on and its summary can list it; a run alone raises ConfigError for an invalid config.
     Raises records.ResultsNotWritable when no record can be written where it belongs (before
-    training, or after it with the record kept in a fallback file the message names) and
-    records.RunInProgress when another process holds the run's lock.
+    training, or after it with the record kept in a fallback file the message names),
+    records.RunInProgress when another process holds the run's lock, and RunInterrupted when
+    SIGTERM, SIGINT or SIGUSR2 stopped it (after its checkpoint: the same call resumes it). In a
+    multirun, once a signal stopped a run of this process, every later run raises RunInterrupted
+    before it starts: the scheduler that sent it is about to end the process.
     """
     log = log or Log(cfg.logging.quiet)
+    if multirun and (signal_name := stopped_by()) is not None:
+        run_id = records.run_id_of(cfg)
+        raise RunInterrupted(run_id, signal_name, None, f"run {run_id}: not started, {signal_name} stopped this "
+                                                        "sweep; start the same command again to go on")
     rec, trained = _run_one(cfg, log, multirun)
     if cfg.schedule.branches and rec.steps > 0:
         _run_branches(cfg, rec, trained, log, multirun)
@@ -81,7 +95,7 @@ def _run_branches(cfg: Config, trunk: records.RunRecord, trained: bool, log: Log
             try:
                 with records.run_lock(cfg.out_dir, cfg.sweep_name, trunk.run_id):
                     _train(cfg, trunk.run_id, log, fork_only=True)
-            except (KeyboardInterrupt, SystemExit, records.ResultsNotWritable):
+            except (KeyboardInterrupt, SystemExit, records.ResultsNotWritable, RunInterrupted):
                 raise
             except Exception as e:  # the branches still run, each alone from step 0
                 log.warn(f"run {trunk.run_id}: could not fork the missing branches ({outcome.one_line(e)}); "
@@ -125,7 +139,7 @@ def _run_one(cfg: Config, log: Log, multirun: bool) -> tuple[records.RunRecord, 
             rec = _train(cfg, run_id, log)
             assert rec is not None  # only a fork-only pass returns no record
             return rec, True
-        except (KeyboardInterrupt, SystemExit, records.ResultsNotWritable):
+        except (KeyboardInterrupt, SystemExit, records.ResultsNotWritable, RunInterrupted):
             raise
         except ConfigError as e:  # found only once the data is built (a budget below one step)
             if not multirun:
@@ -151,6 +165,9 @@ class Training:
     log: Log
     started: float  # perf_counter() when this start began
     wall_before: float  # the wall seconds of the starts before this one
+    saved_step: int | None  # the step of the run's checkpoint on disk (None: it has none)
+    stop: StopSignals  # the signals that ask it to stop, caught while it trains
+    unsaved: str | None = None  # why the last checkpoint write failed (None: it did not)
 
     def wall_seconds(self) -> float:
         """The whole run's time so far, across restarts, its setup (data, model) included."""
@@ -167,13 +184,23 @@ def _train(cfg: Config, run_id: str, log: Log, fork_only: bool = False) -> recor
         return None
     t = _start(setup, log, started)
     setup_seconds = time.perf_counter() - started
+    # Not during the setup: a signal there ends it as usual, with nothing trained to save.
+    with t.stop.catching():
+        rec = _train_and_finish(t, fork_only, setup_seconds)
+        if t.stop.requested:  # it came after the last step: the record (or the forks) is what is saved
+            done = f"its record is written ({rec.status})" if rec is not None else "its branches are forked"
+            t.stop.hand_on(run_id, None, f"run {run_id}: stopped by {t.stop.name} as it ended; {done}")
+    return rec
+
+
+def _train_and_finish(t: Training, fork_only: bool, setup_seconds: float) -> records.RunRecord | None:
     try:
         end = _train_steps(t)
         if fork_only:
             t.checkpoint.remove()
             return None
         end = _final_point(t, end)
-    except (KeyboardInterrupt, SystemExit):
+    except (KeyboardInterrupt, SystemExit, RunInterrupted):
         # An interrupted run is not a failed one: keep the checkpoint, write no record.
         raise
     except Exception as e:  # a crash inside training becomes a `failed` record, not a lost run
@@ -199,7 +226,8 @@ def _start(s: RunSetup, log: Log, started: float) -> Training:
     step.model.train()
     return Training(setup=s, step=step, checkpoint=checkpoint, state=state, own=own, forks=forks, evals=evals,
                     mirror=mirror, losses=LossWindow(s.device), log=log, started=started,
-                    wall_before=state.wall_seconds)
+                    wall_before=state.wall_seconds, saved_step=state.step if resumed else None,
+                    stop=StopSignals())
 
 
 def _build(s: RunSetup, checkpoint: Checkpoint, log: Log) -> tuple[TrainStep, Resumed | None]:
@@ -211,6 +239,8 @@ def _build(s: RunSetup, checkpoint: Checkpoint, log: Log) -> tuple[TrainStep, Re
     deleted, since only a trunk from step 0 draws that curve as the branch's standalone run would.
     """
     cfg, budget = s.cfg, s.budget
+    # A start killed while it saved left its temporary file; under the run's lock it is no one's.
+    checkpoint.clear_unfinished()
     while True:
         # The initial weights are the first draw from the seeded RNG (the data's streams have
         # generators of their own), so a run built again is the run it would have been.
@@ -241,7 +271,8 @@ def _build(s: RunSetup, checkpoint: Checkpoint, log: Log) -> tuple[TrainStep, Re
 
 def _train_steps(t: Training) -> Ending:
     """The loop: train up to the setup's stop, taking the curves' points, forking branches and
-    checkpointing on the way. Returns how it ended: diverged, or completed but for its final point."""
+    checkpointing on the way. Returns how it ended: diverged, or completed but for its final point.
+    A stop signal ends it at the next step boundary, after a checkpoint (RunInterrupted)."""
     s, state = t.setup, t.state
     if state.step == 0 and not state.curve:
         _first_points(t)
@@ -251,7 +282,10 @@ def _train_steps(t: Training) -> Ending:
         t.losses.step(t.step, batch)
         state.step += 1
         at = state.step
-        save_due = at != s.budget.steps and time.perf_counter() - last_save > s.cfg.train.checkpoint_interval_seconds
+        # Read once: a signal that comes later in this step is taken at the next boundary.
+        stopping = t.stop.requested
+        save_due = stopping or (at != s.budget.steps
+                                and time.perf_counter() - last_save > s.cfg.train.checkpoint_interval_seconds)
         own_due = t.own.due(at)
         if _losses_wanted(t, at, save_due, own_due):
             diverged = t.losses.read(state, [t.own, *t.forks.curves()])
@@ -261,12 +295,18 @@ def _train_steps(t: Training) -> Ending:
                 state.step, value = diverged
                 return Ending("diverged", f"non-finite training loss ({value}) at step {state.step}")
         t.forks.take_points(at, t.evals.quick)
-        t.forks.fork(at, t.step)
+        try:
+            t.forks.fork(at, t.step)
+        except records.ResultsNotWritable as e:
+            # A branch without its fork checkpoint is not lost: it trains alone from step 0 later.
+            t.log.warn(f"run {t.setup.run_id}: {e}; a branch not forked at step {at} trains alone later")
         if own_due is not None and (end := _own_point(t, at, own_due)) is not None:
             return end
         if save_due:
-            _save(t)
+            _save(t, stopping)
             last_save = time.perf_counter()
+        if stopping:
+            _hand_on(t)
     return Ending()
 
 
@@ -301,9 +341,39 @@ def _own_point(t: Training, at: int, kind: str) -> Ending | None:
     return None
 
 
-def _save(t: Training) -> None:
+def _save(t: Training, stopping: bool = False) -> None:
+    """Write the run's checkpoint. One the file system refuses (a full disk, a file-size limit)
+    is a warning, not the run's end: the previous checkpoint stays, training goes on, and the
+    record, a few kB where the checkpoint holds the model and AdamW's moments, is written at the
+    end (to a fallback file if runs/ refuses it too). Stopping instead would throw away every
+    step since that checkpoint and leave the run to wait for someone to free the space.
+    ``stopping``: the save a stop signal asked for, whose failure the stop's own line says."""
     t.state.wall_seconds = t.wall_seconds()
-    t.checkpoint.save(t.step, t.state, t.forks.states())
+    try:
+        t.checkpoint.save(t.step, t.state, t.forks.states())
+    except records.ResultsNotWritable as e:
+        # Said once per reason, not at every interval; a write that works again is said too.
+        if e.strerror != t.unsaved and not stopping:
+            kept = (f"the checkpoint at step {t.saved_step} is kept" if t.saved_step is not None
+                    else "it has no checkpoint to resume from")
+            t.log.warn(f"run {t.setup.run_id}: {e}; training goes on, {kept}")
+        t.unsaved = e.strerror
+        return
+    if t.unsaved is not None:
+        t.log.warn(f"run {t.setup.run_id}: checkpoint written again at step {t.state.step} ({t.checkpoint.path})")
+    t.unsaved = None
+    t.saved_step = t.state.step
+
+
+def _hand_on(t: Training) -> None:
+    """The checkpoint is saved (or could not be): pass the stop signal on (signals.hand_on)."""
+    run_id, name, at = t.setup.run_id, t.stop.name, t.saved_step
+    message = ""
+    if t.saved_step != t.state.step:  # the write at the signal failed
+        then = (f"the one at step {at} is kept; start the same command again to resume from there" if at is not None
+                else "it has none; the same command started again trains it from step 0")
+        message = f"run {run_id}: stopped by {name}; its checkpoint could not be written ({t.unsaved}), {then}"
+    t.stop.hand_on(run_id, at, message)
 
 
 def _final_point(t: Training, end: Ending) -> Ending:

@@ -12,8 +12,10 @@ from omegaconf import OmegaConf
 from harness import records
 from harness.cli.train import task
 from harness.config import as_dict
+from harness.run.losses import LossWindow
 from harness.run.train import run
 from tests.helpers import TINY, make_config
+from tests.run.test_checkpoint import file_size_limit
 
 
 def _record_file(tmp_path, rec) -> str:
@@ -99,6 +101,64 @@ def test_a_corrupt_checkpoint_is_moved_aside_and_the_run_starts_fresh(tmp_path, 
     # Fresh means exactly the run that never had a checkpoint.
     clean = run(make_config([*TINY, "sweep_name=clean"], tmp_path))
     assert clean.val_loss == rec.val_loss
+
+
+# -- a checkpoint the file system refuses ------------------------------------------------------
+
+
+def _killed_at_call(monkeypatch, n: int) -> None:
+    """End the run inside its ``n``-th training step of this start, as a kill would: no record,
+    whatever checkpoint there is stays (SystemExit, which the run lets through)."""
+    real = LossWindow.step
+    calls = []
+
+    def stepping(self, train_step, batch):
+        calls.append(1)
+        if len(calls) == n:
+            raise SystemExit("killed")
+        real(self, train_step, batch)
+
+    monkeypatch.setattr(LossWindow, "step", stepping)
+
+
+def test_a_checkpoint_too_large_to_write_keeps_the_last_one_and_the_run_completes(tmp_path, monkeypatch, capsys):
+    # A checkpoint after every step, so the good one is the step before the kill.
+    args = [*TINY, "train.tokens=5120", "train.checkpoint_interval_seconds=0", "logging.quiet=false"]
+    reference = run(make_config(args, tmp_path / "straight"))
+    cfg = make_config(args, tmp_path)
+    rid = reference.run_id
+    ckpt = records.checkpoint_path(tmp_path, "default", rid)
+    with monkeypatch.context() as m:
+        _killed_at_call(m, 8)
+        with pytest.raises(SystemExit):
+            run(cfg)
+    good = ckpt.read_bytes()  # step 7
+    capsys.readouterr()
+    refused = (f"run {rid}: cannot write checkpoint {ckpt}: File too large; training goes on, "
+               "the checkpoint at step 7 is kept")
+
+    # The next start may write no file as large as a checkpoint (the record, a few kB, still fits).
+    with file_size_limit(len(good) // 2):
+        with monkeypatch.context() as m:
+            _killed_at_call(m, 6)  # step 12: five checkpoint writes refused by then
+            with pytest.raises(SystemExit):
+                run(cfg)
+        out, err = capsys.readouterr()
+        assert "resuming from step 7/20" in out
+        assert err.splitlines() == [refused]  # said once, not at every write
+        assert ckpt.read_bytes() == good  # the good checkpoint stays, and no temporary file beside it
+        assert sorted(p.name for p in ckpt.parent.iterdir()) == [ckpt.name]
+        assert records.find_record(tmp_path, "default", rid) is None  # no `failed` record to block a rerun
+
+        # Left to run, it completes under the same limit: the checkpoint is a cache, the record the result.
+        # (A start SIGKILLed mid-save would have left its temporary file: the next start removes it.)
+        (ckpt.parent / f".{ckpt.name}.k1ll3d_x.tmp").write_bytes(good[:1000])
+        rec = run(cfg)
+    out, err = capsys.readouterr()
+    assert "resuming from step 7/20" in out and err.splitlines() == [refused]
+    assert rec.status == "completed" and rec.steps == 20 and list(ckpt.parent.iterdir()) == []
+    assert rec.val_loss == reference.val_loss
+    assert records.read_record(_record_file(tmp_path, rec)).status == "completed"
 
 
 # -- edited data, old record -------------------------------------------------------------------
