@@ -68,6 +68,11 @@ STUDIES = (
           ("--law", "annealing", "--fit-schedules", "constant,wsd", "--predict-runs",
            "results/synthetic_isoflop_cpu", "--profiles", "1e12,2e12,5e12,1e13,3e13", "--bootstrap", "100"),
           runs="synthetic_isoflop_wsd_cpu", compare_global=False),
+    # Both curve laws side by side on the same curves (issue 21).
+    Study("synthetic_isoflop_wsd_cpu/curve_laws",
+          ("--law", "multipower", "--law", "annealing", "--fit-schedules", "constant,wsd", "--predict-runs",
+           "results/synthetic_isoflop_cpu", "--profiles", "1e12,2e12,5e12,1e13,3e13", "--bootstrap", "100"),
+          runs="synthetic_isoflop_wsd_cpu", compare_global=False),
 )
 
 
