@@ -1,7 +1,10 @@
 """Typed configuration: the dataclasses behind every Hydra group, and their validation.
 
 The YAML files in ``conf/`` only pick values; every key they may set is declared here, so a typo
-in an override is an error before anything runs. ``register_configs()`` puts the schemas in
+in an override is an error before anything runs: Hydra refuses ``model.widht=64`` while composing,
+and ``to_config`` refuses a key that Hydra lets through (``+model.widht=64``, ``++...``, a key added
+to a list item), which OmegaConf would otherwise keep as a stray attribute of the dataclass while the
+run trains the default (``check_known_keys``). ``register_configs()`` puts the schemas in
 Hydra's ConfigStore (the resolvers some presets call, ``${hp.lr:...}``, belong to the sweeps and
 are registered by harness.shapes.resolvers.register_resolvers); ``validate()`` checks what types cannot (heads dividing the width, a budget of
 at least one step, ...) and raises ``ConfigError`` with a one-line message naming the key.
@@ -9,6 +12,8 @@ at least one step, ...) and raises ``ConfigError`` with a one-line message namin
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import math
 import os
 import sys
@@ -337,11 +342,98 @@ def register_configs() -> None:
     cs.store(group="sweep", name="sweep_schema", node=SweepConfig)
 
 
+# Names a user may reach for that the configs spell otherwise: an unknown key close to one of them
+# is answered with the key it stands for (model.widht: did you mean model.d_model?).
+ALIASES: dict[str, str] = {
+    "width": "d_model", "hidden_size": "d_model", "n_embd": "d_model", "dim": "d_model",
+    "depth": "n_layer", "layers": "n_layer", "n_layers": "n_layer", "num_layers": "n_layer",
+    "heads": "n_head", "n_heads": "n_head", "num_heads": "n_head", "learning_rate": "lr",
+    "batch": "batch_size", "vocab": "vocab_size", "context": "n_ctx",
+}
+
+# Config's groups and the dataclasses their keys come from (data: whichever kind its group chose),
+# for naming the group a misplaced key belongs to (+model.lr=...: did you mean optim.lr?).
+GROUPS: dict[str, tuple[type, ...]] = {
+    "model": (ModelConfig,), "data": tuple(DATA_SCHEMAS.values()), "optim": (OptimConfig,),
+    "schedule": (ScheduleConfig,), "train": (TrainConfig,), "logging": (LoggingConfig,), "sweep": (SweepConfig,),
+}
+
+
+def _nearest(leaf: str, names: list[str]) -> tuple[float, str] | None:
+    """The name among ``names`` (or an alias of one) closest to ``leaf``, with its similarity;
+    None when nothing is close enough to be a typo of it."""
+    options = {n: n for n in names} | {a: n for a, n in ALIASES.items() if n in names}
+    low = leaf.lower()
+    best = difflib.get_close_matches(low, list(options), n=1, cutoff=0.75)
+    return (difflib.SequenceMatcher(None, low, best[0]).ratio(), options[best[0]]) if best else None
+
+
+def unknown_key_message(path: str, cls: type | None) -> str:
+    """One line for the key ``path`` that the dataclass ``cls`` (where it was found) does not
+    declare, naming the nearest known key: in the same place first, else in another group."""
+    parent, _, leaf = path.rpartition(".")
+    hint = None
+    if cls is not None and dataclasses.is_dataclass(cls):
+        near = _nearest(leaf, [f.name for f in dataclasses.fields(cls)])
+        hint = f"{parent}.{near[1]}" if near and parent else near[1] if near else None
+    if hint is None:
+        places = [("", [f.name for f in dataclasses.fields(Config) if f.name not in GROUPS])]
+        places += [(g, list(dict.fromkeys(f.name for c in classes for f in dataclasses.fields(c))))
+                   for g, classes in GROUPS.items()]
+        scored = [(near[0], f"{g}.{near[1]}" if g else near[1])
+                  for g, names in places if (near := _nearest(leaf, names)) is not None]
+        hint = max(scored)[1] if scored else None
+    return f"{path}: unknown key " + (f"(did you mean {hint}?)" if hint else "(docs/configuration.md lists every key)")
+
+
+def unknown_keys(cfg: Any) -> list[tuple[str, type]]:
+    """Keys of a composed config (a DictConfig) that no dataclass declares, each with the dataclass
+    it sits in. Hydra adds a key that ``+key=`` or ``++key=`` names to a typed node without asking
+    its schema, and OmegaConf.to_object would keep it as a stray attribute that nothing reads. The
+    root's ``hydra`` node is Hydra's own; a node of no dataclass (an untyped dict) is not judged."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    found: list[tuple[str, type]] = []
+
+    def walk(node: Any, path: str) -> None:
+        if not isinstance(node, (DictConfig, ListConfig)) or node._is_none() or node._is_missing() \
+                or node._is_interpolation():
+            return
+        if isinstance(node, ListConfig):
+            for i in range(len(node)):
+                walk(node._get_node(i), f"{path}[{i}]")
+            return
+        cls = OmegaConf.get_type(node)
+        declared = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else None
+        for key in node.keys():
+            sub = f"{path}.{key}" if path else str(key)
+            if not path and key == "hydra":
+                continue
+            if declared is not None and key not in declared:
+                found.append((sub, cls))  # type: ignore[arg-type]
+            else:
+                walk(node._get_node(key), sub)
+
+    walk(cfg, "")
+    return found
+
+
+def check_known_keys(cfg: Any) -> None:
+    """Refuse a composed config holding a key that no config class declares (``unknown_keys``):
+    ConfigError, one line naming the first such key and the nearest known one."""
+    found = unknown_keys(cfg)
+    if found:
+        raise ConfigError(unknown_key_message(*found[0]))
+
+
 def to_config(cfg: Any) -> Config:
-    """Turn a Hydra DictConfig into the typed dataclasses (resolving interpolations)."""
-    from omegaconf import OmegaConf
+    """Turn a Hydra DictConfig into the typed dataclasses (resolving interpolations); a key that no
+    dataclass declares is a ConfigError, however it got in (``check_known_keys``)."""
+    from omegaconf import DictConfig, OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    if isinstance(cfg, DictConfig):
+        check_known_keys(cfg)
     try:
         obj = OmegaConf.to_object(cfg)
     except OmegaConfBaseException as e:
@@ -353,7 +445,18 @@ def to_config(cfg: Any) -> Config:
     return obj
 
 
+def _known(d: dict[str, Any], cls: type, where: str, also: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``d`` when each of its keys is a field of ``cls`` (or in ``also``); else the ConfigError of
+    the first that is not."""
+    names = {f.name for f in dataclasses.fields(cls)} | set(also)
+    for key in d:
+        if key not in names:
+            raise ConfigError(unknown_key_message(f"{where}.{key}" if where else str(key), cls))
+    return d
+
+
 def _from_dict(d: dict[str, Any]) -> Config:
+    _known(d, Config, "", also=("hydra",))
     data = dict(d.get("data") or {})
     kind = data.get("kind")
     data_cls = DATA_SCHEMAS.get(kind)
@@ -361,12 +464,13 @@ def _from_dict(d: dict[str, Any]) -> Config:
         raise ConfigError(f"data.kind: {kind!r} is not one of {', '.join(DATA_SCHEMAS)}")
     parts = {"model": ModelConfig, "optim": OptimConfig, "schedule": ScheduleConfig,
              "train": TrainConfig, "logging": LoggingConfig, "sweep": SweepConfig}
-    kwargs: dict[str, Any] = {k: cls(**(d.get(k) or {})) for k, cls in parts.items()}
+    kwargs: dict[str, Any] = {k: cls(**_known(d.get(k) or {}, cls, k)) for k, cls in parts.items()}
     if isinstance(kwargs["sweep"].design, dict):
-        des = dict(kwargs["sweep"].design)
-        des["priors"] = [PriorConfig(**p) for p in des.get("priors", [{}])]
+        des = _known(dict(kwargs["sweep"].design), DesignConfig, "sweep.design")
+        des["priors"] = [PriorConfig(**_known(p, PriorConfig, f"sweep.design.priors[{i}]"))
+                         for i, p in enumerate(des.get("priors", [{}]))]
         kwargs["sweep"].design = DesignConfig(**des)
-    kwargs["data"] = data_cls(**data)
+    kwargs["data"] = data_cls(**_known(data, data_cls, "data"))
     for k in ("seed", "device", "out_dir", "sweep_name"):
         if k in d:
             kwargs[k] = d[k]

@@ -31,8 +31,11 @@ INTRO = """# Configuration reference
 
 Every key a run, a sweep or an override may set, with its type, its default and what it means.
 Hydra composes a run's config from `conf/` (a wheel installs it as the package `harness.conf`);
-every key is declared in a typed dataclass in `harness/config.py`, so a misspelt override is an
-error before anything runs. Set a key on the command line as `group.key=value`
+every key is declared in a typed dataclass in `harness/config.py`, so a misspelt key is an error
+before anything runs, however it is given: `model.widht=64`, `+model.widht=64` or `++model.widht=64`
+on the command line, or a key a preset sets. The error is one line naming the nearest known key
+(`model.widht: unknown key (did you mean model.d_model?)`); Hydra's own keys (`hydra.*`) are
+Hydra's to check. Set a key on the command line as `group.key=value`
 (`harness-train train.tokens=200000 model.n_layer=2`) or pick a whole group with `group=name`
 (`model=ladder_s`, `data=eltec`, `schedule=wsd`, `sweep=demo` with `-m`).
 

@@ -1,9 +1,10 @@
 """The results store: where a sweep's records, checkpoints and locks live, and records written, read,
 found and scanned there.
 
-A record that cannot be read (truncated by a full disk, edited by hand) is moved aside to
-``<name>.corrupt`` (``.corrupt.1`` and on if that exists: nothing is overwritten) and the run
-counts as not done, so one bad file never stops a run or a sweep; it is kept for inspection.
+A record that cannot be read (truncated by a full disk, edited by hand, a field of the wrong type)
+is moved aside to ``<name>.corrupt`` (``.corrupt.1`` and on if that exists: nothing is overwritten)
+and the run counts as not done, so one bad file never stops a run or a sweep; it is kept for
+inspection.
 Records get the usual file mode, 0666 less the umask, so others on a shared filesystem read them
 as they read any file the user writes.
 """
@@ -14,7 +15,7 @@ import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from harness import files
 from harness.errors import RecordError
@@ -125,17 +126,17 @@ def read_sweep(sweep_dir: str | os.PathLike, status: str | None = "completed") -
     return records
 
 
-def scan_sweep(sweep_dir: str | os.PathLike, quarantine_corrupt: bool = False,
-               status: str | None = None) -> tuple[list[RunRecord], list[tuple[Path, str]]]:
-    """Every readable record of a sweep (optionally only one status) and, for each file that
-    cannot be read, ``(path, reason)``: a reader says what it skipped instead of stopping.
+def scan_records(paths: Iterable[Path], quarantine_corrupt: bool = False,
+                 status: str | None = None) -> tuple[list[tuple[Path, RunRecord]], list[tuple[Path, str]]]:
+    """Each readable record among ``paths`` with its file (optionally only one status) and, for each
+    file that cannot be read, ``(path, reason)``: a reader says what it skipped instead of stopping.
 
     ``quarantine_corrupt=True`` (the sweep, which reruns such runs) also moves those files aside
     and reports the new path; readers that only look (the fitter) leave them in place.
     """
-    good: list[RunRecord] = []
+    good: list[tuple[Path, RunRecord]] = []
     bad: list[tuple[Path, str]] = []
-    for path in iter_record_paths(sweep_dir):
+    for path in paths:
         try:
             rec = read_record(path)
         except OSError as e:  # unreadable for now (permissions, a vanished file): not corrupt
@@ -153,5 +154,13 @@ def scan_sweep(sweep_dir: str | os.PathLike, quarantine_corrupt: bool = False,
             bad.append((path, reason))
             continue
         if status is None or rec.status == status:
-            good.append(rec)
+            good.append((path, rec))
     return good, bad
+
+
+def scan_sweep(sweep_dir: str | os.PathLike, quarantine_corrupt: bool = False,
+               status: str | None = None) -> tuple[list[RunRecord], list[tuple[Path, str]]]:
+    """Every readable record of a sweep (optionally only one status) and, for each file that
+    cannot be read, ``(path, reason)``: ``scan_records`` over the sweep's runs/ folder."""
+    good, bad = scan_records(iter_record_paths(sweep_dir), quarantine_corrupt=quarantine_corrupt, status=status)
+    return [rec for _, rec in good], bad

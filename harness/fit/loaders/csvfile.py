@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import math
 from pathlib import Path
@@ -14,18 +15,43 @@ from harness.fit.loaders.values import positive
 from harness.fit.points import Points
 
 
-def _reader(path: Path) -> csv.DictReader:
+def _text(path: Path) -> str:
+    """The file's text. A CSV must be UTF-8 (a byte-order mark is allowed): one that is not, as a
+    spreadsheet's latin-1 or cp1252 export with an "é" in a column or label, is refused naming the
+    first byte that is not UTF-8, rather than read in a guessed encoding. Latin-1 decodes any
+    bytes at all, so a wrong guess would misspell a column or a data-set label without a word (an
+    "é" read as "Ã©") and split or merge data sets; re-saving as UTF-8 takes a moment."""
     if not path.is_file():
         raise FitInputError(f"{path}: no such file")
     try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise FitInputError(f"{path}: cannot read: {e.strerror or e}") from None
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise FitInputError(f"{path}: UTF-16 text, not UTF-8; re-save it as UTF-8")
+    if b"\0" in raw:
+        raise FitInputError(f"{path}: not a text CSV file (it holds NUL bytes)")
+    try:
         # utf-8-sig: a spreadsheet's byte-order mark would otherwise become part of the first
         # column's name, and "N" would be reported missing though it is there.
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise FitInputError(f"{path}: not a text CSV file") from None
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise FitInputError(f"{path}: not UTF-8: byte 0x{raw[e.start]:02x} at position {e.start} (line {line}); "
+                            "re-save it as UTF-8") from None
+
+
+def _rows(path: Path) -> tuple[list[str], list[dict]]:
+    """The header and the rows of a CSV file, or a one-line FitInputError naming the file."""
+    text = _text(path)
     if not text.strip():
         raise FitInputError(f"{path}: the file is empty")
-    return csv.DictReader(text.splitlines())
+    reader = csv.DictReader(text.splitlines())
+    try:
+        return list(reader.fieldnames or []), list(reader)
+    except csv.Error as e:  # a field beyond the csv module's size limit, ...
+        # line_num counts the lines read before the one that failed.
+        raise FitInputError(f"{path}: line {reader.line_num + 1}: {e}") from None
 
 
 def _check_columns(path: Path, header: Sequence[str], required: Sequence[str], either: tuple[str, str],
@@ -60,12 +86,11 @@ def load_csv(path: str | Path, n_col: str = "N", d_col: str = "D", c_col: str = 
     with C alone D = C/(6N). The last two are said in the notes.
     """
     path = Path(path)
-    reader = _reader(path)
-    header = reader.fieldnames or []
+    header, rows = _rows(path)
     _check_columns(path, header, (n_col, loss_col), (d_col, c_col), (group_col, unique_col))
     has_d, has_c = d_col in header, c_col in header
     n, d, c, loss, labels, group, uniq = [], [], [], [], [], [], []
-    for i, row in enumerate(reader, start=1):
+    for i, row in enumerate(rows, start=1):
         where = f"{path}: row {i} (line {i + 1})"
         if None in row:
             raise FitInputError(f"{where}: more fields than the header has columns")

@@ -9,7 +9,7 @@ from harness.errors import FitInputError
 from harness.fit.loaders.csvfile import load_csv
 from harness.fit.loaders.curvefiles import CurveOptions, curve_header, load_curve_file, load_curve_folder
 from harness.fit.loaders.openlm import load_openlm
-from harness.fit.loaders.sweepdir import load_sweep
+from harness.fit.loaders.sweepdir import load_records, load_sweep, record_files
 from harness.fit.points import Points
 
 CSV_OPTIONS = ("n_col", "d_col", "c_col", "loss_col", "group_col", "unique_col")
@@ -19,6 +19,9 @@ def load_any(path: str | Path, **kw: object) -> Points:
     """Dispatch on what the path is; each loader takes the options that concern it from ``kw``
     (the CSV column names, the records' N and FLOP conventions, the open_lm sets)."""
     p = Path(path)
+    if record_files(p) is not None:  # one run record, or a sweep's runs/ folder (sweepdir.py)
+        return load_records(p, param_convention=str(kw.get("param_convention", "total")),
+                            flops_convention=str(kw.get("flops_convention", "6ND")))
     curve_opts = kw.get("curves")
     curve_opts = curve_opts if isinstance(curve_opts, CurveOptions) else CurveOptions()
     if p.is_file() and p.suffix.lower() == ".csv" and curve_header(p, curve_opts, str(kw.get("n_col") or "N")):

@@ -18,14 +18,21 @@ OPENLM_VAL_SETS = ("openlm", "c4_val", "paloma_c4_en", "paloma_falcon-refinedweb
 def _result_file(f: Path) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
     """The file's whole object, its hyperparameters and its results."""
     try:
-        obj = json.loads(f.read_text())
-        return obj, obj["hyperparameters"], obj["results"]
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        obj = json.loads(f.read_bytes())
+        hp, results = obj["hyperparameters"], obj["results"]
+    except OSError as e:
+        raise FitInputError(f"{f}: cannot read: {e.strerror or e}") from None
+    except (ValueError, KeyError, TypeError) as e:  # not JSON, not UTF-8, a key missing, not an object
         raise FitInputError(f"{f}: not an open_lm result file ({e})") from None
+    if not isinstance(hp, dict) or not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+        raise FitInputError(f"{f}: not an open_lm result file (hyperparameters must be an object and results "
+                            "a list of objects)")
+    return obj, hp, results
 
 
 def _n_d_loss(f: Path, hp: dict[str, Any], results: list[dict[str, Any]], val_set: str) -> tuple[float, float, float]:
-    match = [r for r in results if any(f"/{val_set}/" in v for v in r.get("val_data", []))]
+    match = [r for r in results if isinstance(r.get("val_data"), list)
+             and any(isinstance(v, str) and f"/{val_set}/" in v for v in r["val_data"])]
     if len(match) != 1:
         raise FitInputError(f"{f}: expected one result on validation set {val_set!r}, found {len(match)}")
     ni = positive(hp.get("params"), "params", f"{f}")
@@ -56,7 +63,7 @@ def load_openlm(folder: str | Path, val_set: str = "c4_val", train_set: str | Se
             continue
         ni, di, li = _n_d_loss(f, hp, results, val_set)
         n.append(ni); d.append(di); loss.append(li)
-        labels.append(obj.get("name", f.stem)); group.append(ds)
+        labels.append(str(obj.get("name", f.stem))); group.append(ds)
     if wanted is not None:
         unknown = sorted(wanted - set(seen))
         if unknown:
