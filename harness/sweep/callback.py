@@ -5,13 +5,15 @@ Configured in conf/config.yaml (``hydra.callbacks.sweep``), so every multirun ge
 * ``on_multirun_start`` (launching process): expands the grid as the sweeper will (harness/sweep/
   expand.py) to know every planned run_id, and says how many are already done.
 * ``on_job_end`` (the job's process, whatever the launcher): one line per finished run with the
-  counter k/n, where k counts planned runs that have a record on disk. Counting records rather
-  than callbacks makes the counter right across joblib workers, submitit jobs and restarts.
+  counter k/n, where k counts planned runs that have a record on disk (harness/sweep/progress.py).
+  A submitit job's output goes to its log file, so for submitit launchers the launching process
+  also watches the records folder and prints each run's line there as its record appears.
 * ``on_multirun_end`` (launching process, after the launcher has collected every job; with
-  submitit that is after the cluster jobs end): waits briefly for records that a shared
-  filesystem may show late, prints the summary (failed and diverged runs with their reasons,
-  runs with no record), then fits the sweep's completed runs with the fitter's API and writes
-  ``<out_dir>/<sweep_name>/fit.json``, ``report.md`` and ``plots/``.
+  submitit that is after the cluster jobs end, requeued ones included): waits briefly for records
+  that a shared filesystem may show late, prints the summary (failed and diverged runs with their
+  reasons, runs with no record), then fits the sweep's completed runs with the fitter's API and
+  writes ``<out_dir>/<sweep_name>/fit.json``, ``report.md`` and ``plots/``; with W&B on
+  (``logging.wandb``), logs that fit into the sweep's W&B group (harness/sweep/wandb_fit.py).
 """
 
 from __future__ import annotations
@@ -28,21 +30,13 @@ from omegaconf import DictConfig, OmegaConf
 from harness import records
 from harness.config import to_config
 from harness.errors import FitInputError, InsufficientData, SweepError
-from harness.fit.api import fit_sweep
+from harness.fit.api import FitReport, fit_sweep
 from harness.run.branches import branch_config
 from harness.sweep.expand import jobs_of
 from harness.sweep.fit_settings import FitSettings
 from harness.sweep.orphans import die_with_parent
-from harness.sweep.units import si
-
-
-def _fmt_si(x: float | None) -> str:
-    return "-" if x is None else si(x)
-
-
-def _bar(k: int, n: int, width: int = 20) -> str:
-    filled = round(width * k / n) if n else width
-    return "#" * filled + "." * (width - filled)
+from harness.sweep.progress import RecordWatcher, jobs_print_elsewhere, label, line
+from harness.sweep.wandb_fit import WandbTarget, figures_on_disk, figures_written, log_fit
 
 
 def _task_cfg(config: DictConfig):
@@ -77,6 +71,13 @@ class SweepCallback(Callback):
         self.started_at: str = ""
         self.t0 = 0.0
         self.fit_settings: FitSettings | None = None  # read when the multirun starts, used when it ends
+        # Progress lines of jobs whose output is not the terminal (submitit), from the launching process.
+        self.watcher: RecordWatcher | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Submitit pickles the callbacks into every job: the watcher (a thread) stays behind in the
+        # launching process, and the job's copy prints its own line into its log as before.
+        return {**self.__dict__, "watcher": None}
 
     # -- launching process ------------------------------------------------------------------
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -118,11 +119,19 @@ class SweepCallback(Callback):
                        + ("retried" if config.sweep.retry_failed else "kept; sweep.retry_failed=true reruns them")
                        + ")" if done["failed"] else ""))
         print(msg, flush=True)
+        if jobs_print_elsewhere(str(OmegaConf.select(config, "hydra.launcher._target_", default="") or "")):
+            fs = self.fit_settings or FitSettings()
+            self.watcher = RecordWatcher(out_dir, name, self.planned, fs.param_convention, fs.flops_convention,
+                                         self.started_at)
+            self.watcher.start()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         out_dir, name = str(config.out_dir), str(config.sweep_name)
         sweep_dir = Path(out_dir) / name
         recs = self._wait_for_records(out_dir, name, float(config.sweep.record_wait_seconds))
+        if self.watcher is not None:  # every run's line before the summary
+            self.watcher.stop()
+            self.watcher = None
         # Unreadable records (planned runs' ones were already moved aside by find_record) are set
         # aside here too, so the fit reads a clean folder and a restart reruns those runs.
         try:
@@ -161,6 +170,8 @@ class SweepCallback(Callback):
 
     def _fit(self, config: DictConfig, sweep_dir: Path) -> None:
         t0 = time.perf_counter()
+        target = WandbTarget.of(config)
+        plots_before = figures_on_disk(sweep_dir / "plots") if target is not None else {}
         try:
             fs = self.fit_settings or FitSettings.from_sweep(config.sweep)
             report = fit_sweep(sweep_dir, laws=list(fs.laws) or None, bootstrap=fs.bootstrap, holdout=fs.holdout,
@@ -183,6 +194,21 @@ class SweepCallback(Callback):
                                                           for r in flagged), flush=True)
         print(f"wrote {sweep_dir / 'fit.json'}, {sweep_dir / 'report.md'}, {sweep_dir / 'plots'}/ "
               f"(redo by hand: harness-fit {sweep_dir})", flush=True)
+        if target is not None:
+            self._log_fit(report, sweep_dir, target, figures_written(sweep_dir / "plots", plots_before), fs)
+
+    @staticmethod
+    def _log_fit(report: FitReport, sweep_dir: Path, target: WandbTarget, figures: dict[str, Path],
+                 fs: FitSettings) -> None:
+        try:
+            run_id = log_fit(report, sweep_dir, target, figures, fs)
+        except Exception as e:  # the fit's files are written; a W&B problem must not look like a lost fit
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            print(f"wandb: the fit was not logged ({type(e).__name__}: {first}); its files are in {sweep_dir}",
+                  file=sys.stderr, flush=True)
+            return
+        print(f"wandb: logged the fit to group {target.group} (run {run_id}, job type fit, {target.mode})",
+              flush=True)
 
     # -- job process --------------------------------------------------------------------------
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -212,22 +238,9 @@ class SweepCallback(Callback):
         cfg = _task_cfg(config)
         rid = records.run_id_of(cfg)
         rec = _safe_find(cfg.out_dir, cfg.sweep_name, rid)
-        n = len(self.planned)
         k = sum(1 for p in self.planned if records.record_path(cfg.out_dir, cfg.sweep_name, p).exists())
-        head = f"[{k:>{len(str(n))}}/{n}] {_bar(k, n)}" if n else "[?/?]"
-        label = cfg.model.name or f"L{cfg.model.n_layer}d{cfg.model.d_model}"
-        if rec is None:
-            return f"{head} {label}: no record (run {rid})"
-        n_params = rec.params.get(cfg.sweep.fit_param_convention) if rec.params else None
-        c = rec.flops.get(cfg.sweep.fit_flops_convention) if rec.flops else None
-        loss = f"{rec.val_loss:.4f}" if rec.val_loss is not None else "-"
-        status = rec.status
-        if self.started_at and rec.ended_at < self.started_at:
-            status += " (recorded earlier)"
-        elif rec.reason:
-            status += f" ({rec.reason})"
-        return (f"{head} {label} N={_fmt_si(n_params)} D={_fmt_si(rec.tokens)} C={c or 0:.3g} "
-                f"val_loss {loss} {rec.wall_seconds:.1f}s {status}")
+        return line(k, len(self.planned), label(vars(cfg.model)), rid, rec, cfg.sweep.fit_param_convention,
+                    cfg.sweep.fit_flops_convention, self.started_at)
 
 
 def _safe_find(out_dir: str, name: str, run_id: str) -> records.RunRecord | None:
