@@ -29,6 +29,10 @@ faults again (where a kill lands in a run still depends on the machine's speed).
   signal_stop         SIGTERM, then SIGINT, to a single run at random points after a checkpoint of
                       its own start, each followed by a restart (which must go on from the step
                       the stop saved), and SIGTERM to a sweep mid-run (it must start no later run)
+  preempt_requeue     a sweep on hydra/launcher=local_cluster (submitit) whose jobs get SLURM's
+                      signals: a time limit (SIGUSR2), a preemption (SIGTERM then SIGUSR2) and
+                      (full) more time limits than submitit requeues; each job must requeue and
+                      resume from the step it saved (scripts/fault_preempt.py)
 
 After each scenario's recovery step (the restart a user would do), it counts, per planned run:
 
@@ -55,6 +59,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib.util
 import json
 import os
 import platform
@@ -875,12 +880,22 @@ def sc_signal_stop(ctx: Ctx) -> None:
     ctx.count({f"sweep tokens={t}": tokens_is(t) for t in toks}, ["sw"])
 
 
+def sc_preempt_requeue(ctx: Ctx) -> None:
+    """Cluster jobs preempted and timed out, through submitit's local executor: the scenario lives
+    in scripts/fault_preempt.py (loaded from beside this file: the scripts folder is no package)."""
+    spec = importlib.util.spec_from_file_location("fault_preempt", Path(__file__).with_name("fault_preempt.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.sc_preempt_requeue(ctx)
+
+
 SCENARIOS: dict[str, Callable[[Ctx], None]] = {
     "kill_run": sc_kill_run, "kill_sweep": sc_kill_sweep, "kill_sweep_joblib": sc_kill_sweep_joblib,
     "corrupt_record": sc_corrupt_record, "corrupt_checkpoint": sc_corrupt_checkpoint,
     "unwritable": sc_unwritable, "diverged": sc_diverged, "edit_data": sc_edit_data,
     "twin_runs": sc_twin_runs, "bad_sweep_name": sc_bad_sweep_name,
     "checkpoint_write": sc_checkpoint_write, "signal_stop": sc_signal_stop,
+    "preempt_requeue": sc_preempt_requeue,
 }
 
 

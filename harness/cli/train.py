@@ -135,7 +135,7 @@ def preflight(argv: Sequence[str]) -> None:
         missing = [c for c in SLURM_COMMANDS if shutil.which(c) is None]
         if missing:
             raise ConfigError(f"hydra/launcher=slurm needs SLURM's {' and '.join(missing)} on PATH; on one machine "
-                              "use hydra/launcher=submitit_local or hydra/launcher=joblib")
+                              "use hydra/launcher=local_cluster (the same jobs through submitit) or hydra/launcher=joblib")
     _check_folders(master, multirun)
 
 

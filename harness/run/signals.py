@@ -102,10 +102,20 @@ class StopSignals:
         if signum is None:
             return
         previous = self.previous.get(signum)
-        if _passes_on(previous):
-            previous(signum, None)
-            return
-        global _stopped_by
         name = signal.Signals(signum).name
+        if _passes_on(previous):
+            try:
+                previous(signum, None)
+                return
+            except (SystemExit, KeyboardInterrupt):
+                raise  # the program's handler ends the process on purpose (submitit after a requeue)
+            except Exception as e:
+                # The handler refused (submitit: no requeue left after too many time limits). The
+                # checkpoint is saved: stop resumable, never let the run be recorded failed.
+                message = message or (f"run {run_id}: stopped by {name} (checkpoint saved at step {saved_step}); "
+                                      f"the scheduler's handler refused to requeue it ({type(e).__name__}: "
+                                      f"{str(e).splitlines()[0] if str(e) else 'no reason given'}); start the same "
+                                      "command again to resume it")
+        global _stopped_by
         _stopped_by = name
         raise RunInterrupted(run_id, name, saved_step, message)

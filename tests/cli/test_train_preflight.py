@@ -85,8 +85,8 @@ def test_the_slurm_launcher_without_slurm_is_one_line_before_anything_is_written
     monkeypatch.chdir(tmp_path)
     assert _main(monkeypatch, "-m", T, "hydra/launcher=slurm", f"out_dir={tmp_path / 'out'}") == 2
     assert capsys.readouterr().err == ("harness-train: invalid config: hydra/launcher=slurm needs SLURM's sbatch "
-                                       "and srun on PATH; on one machine use hydra/launcher=submitit_local or "
-                                       "hydra/launcher=joblib\n")
+                                       "and srun on PATH; on one machine use hydra/launcher=local_cluster (the "
+                                       "same jobs through submitit) or hydra/launcher=joblib\n")
     assert _files(tmp_path) == []
 
 

@@ -107,6 +107,29 @@ def test_a_python_handler_of_the_program_is_called_after_the_save_instead():
         signal.signal(signal.SIGUSR2, old)
 
 
+class UncompletedJobError(RuntimeError):
+    """What submitit's handler raises when a job has used up its requeues."""
+
+
+def test_a_handler_that_refuses_to_requeue_stops_the_run_resumable():
+    def refuse(signum, frame):
+        raise UncompletedJobError("Job 123 reached max_num_timeout 3\nmore text")
+
+    old = signal.signal(signal.SIGUSR2, refuse)
+    try:
+        stop = StopSignals()
+        with stop.catching():
+            os.kill(os.getpid(), signal.SIGUSR2)
+            with pytest.raises(RunInterrupted) as exc:
+                stop.hand_on("abc123", 7)
+        e = exc.value
+        assert (e.signal_name, e.saved_step) == ("SIGUSR2", 7)
+        assert "refused to requeue it (UncompletedJobError: Job 123 reached max_num_timeout 3)" in str(e)
+        assert "\n" not in str(e)
+    finally:
+        signal.signal(signal.SIGUSR2, old)
+
+
 def test_the_command_line_says_it_in_one_line_with_128_plus_the_signal(capsys):
     assert interrupted("harness-train", RunInterrupted("abc123", "SIGTERM", 12)) == 143
     assert interrupted("harness-train", RunInterrupted("abc123", "SIGINT", None)) == 130

@@ -41,7 +41,7 @@ def test_quick_fault_injection_loses_and_duplicates_nothing(tmp_path):
 
 def test_the_new_scenarios_are_listed_and_a_file_size_limit_reaches_only_the_command(tmp_path):
     fi = load_script("fault_inject")
-    for name in ("checkpoint_write", "signal_stop"):
+    for name in ("checkpoint_write", "signal_stop", "preempt_requeue"):
         assert name in fi.SCENARIOS and f"\n  {name} " in fi.__doc__
     before = resource.getrlimit(resource.RLIMIT_FSIZE)
     ctx = fi.Ctx("limit", tmp_path, random.Random(0), quick=True)
