@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--fit-curves", default=None, metavar="NAMES",
                    help="fit only these curves (comma-separated names or shell patterns: a file's name, a run id); "
                         "every other curve is predicted point by point (mean and worst error in report.md and fit.json)")
+    g.add_argument("--cooldown-budgets", default="", metavar="BUDGETS",
+                   help="run records: also say which cooldown ends lowest at these budgets C (comma-separated, in "
+                        "--flops-convention), beside each shape's longest fitted length")
     g.add_argument("--fit-schedules", default=None, metavar="NAMES",
                    help="fit only runs whose schedule is one of these comma-separated names, e.g. constant,wsd")
     g.add_argument("--predict-runs", default=None, metavar="SWEEP_DIR",
@@ -229,7 +232,8 @@ def run(argv: list[str] | None = None) -> int:
     extend_report(report, held_out=held_out, predict_dir=args.predict_runs,
                   profiles=_budgets(args.profiles, "--profiles"), schedule=args.profile_schedule,
                   param_convention=args.param_convention, flops_convention=args.flops_convention,
-                  bootstrap=args.bootstrap, seed=args.seed)
+                  bootstrap=args.bootstrap, seed=args.seed,
+                  cooldown_budgets=_budgets(args.cooldown_budgets, "--cooldown-budgets"))
     report.tuning = tuning
     for law, why in report.skipped.items():
         print(f"skipped {law}: {why}", file=sys.stderr)

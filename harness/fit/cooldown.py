@@ -8,7 +8,7 @@ fitted run, so only the cooldown differs; a cosine run of the same length is the
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Sequence
 
 from harness.config import ScheduleConfig
 from harness.fit.lrcurves import RunCurve
@@ -49,21 +49,35 @@ def _final_fraction(runs: list[RunCurve]) -> float:
     return low if low < 0.999 else ScheduleConfig().final_lr_fraction
 
 
-def cooldowns(fitter: Any) -> list[dict[str, Any]]:
-    """The answer for every fitted shape."""
-    return [cooldown_grid(fitter, sf.key) for sf in fitter.shapes_.values()]
+def cooldowns(fitter: Any, budgets: Sequence[float] = ()) -> list[dict[str, Any]]:
+    """The answer for every fitted shape at its longest fitted length and, for run records (whose
+    FLOPs per token and tokens per step are known), at each budget C in ``budgets``."""
+    out = []
+    for sf in fitter.shapes_.values():
+        out.append(cooldown_grid(fitter, sf.key))
+        for c in budgets:
+            if not (math.isfinite(sf.flops_per_token) and math.isfinite(sf.tokens_per_step)):
+                continue
+            steps = int(round(c / sf.flops_per_token / sf.tokens_per_step))
+            if steps > _template(fitter, sf).warmup_steps + 1:
+                row = cooldown_grid(fitter, sf.key, steps)
+                row["budget"] = float(c)
+                out.append(row)
+    return out
 
 
 def cooldown_lines(rows: list[dict[str, Any]]) -> list[str]:
     out = ["", "Which cooldown ends lowest, by the fitted law (warmup-stable-decay runs of the shape's longest fitted "
-           "length, its peak rate, warmup and final rate; the cooldown's share of the run and shape varied):", "",
+           "length, and of each --cooldown-budgets budget; its peak rate, warmup and final rate; the cooldown's share "
+           "of the run and its shape varied):", "",
            "| shape | steps | best cooldown | its loss | linear 20% | 1-sqrt 20% | cosine | best vs cosine |",
            "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         at = {(g["decay_shape"], g["decay_fraction"]): g["loss"] for g in r["grid"]}
         b = r["best"]
         gain = b["loss"] / r["cosine"] - 1.0 if math.isfinite(r["cosine"]) else math.nan
-        out.append(f"| {r['shape']} | {r['steps']} | {b['decay_shape']}, {b['decay_fraction']:.0%} of the run | "
+        steps = f"{r['steps']} (C = {r['budget']:.3g})" if "budget" in r else str(r["steps"])
+        out.append(f"| {r['shape']} | {steps} | {b['decay_shape']}, {b['decay_fraction']:.0%} of the run | "
                    f"{b['loss']:.4f} | {at.get(('linear', 0.2), math.nan):.4f} | {at.get(('1-sqrt', 0.2), math.nan):.4f} | "
                    f"{r['cosine']:.4f} | {100 * gain:+.2f}% |")
     return out

@@ -220,7 +220,8 @@ def keep_schedules(points: Any, names: str) -> Any:
 
 def extend_report(report: Any, *, held_out: Sequence[RunCurve] = (), predict_dir: str | None = None,
                   profiles: Sequence[float] = (), schedule: str = "cosine", param_convention: str = "total",
-                  flops_convention: str = "6ND", bootstrap: int = 0, seed: int = 0) -> None:
+                  flops_convention: str = "6ND", bootstrap: int = 0, seed: int = 0,
+                  cooldown_budgets: Sequence[float] = ()) -> None:
     """Every fitted curve law's predictions (held-out curves, another sweep's runs, predicted
     profiles), added to a fitted report."""
     fitters = curve_fitters(report)
@@ -231,7 +232,7 @@ def extend_report(report: Any, *, held_out: Sequence[RunCurve] = (), predict_dir
         return
     for name, fitter in fitters:
         res = report.get(name)
-        res.details["cooldown"] = cooldowns(fitter)
+        res.details["cooldown"] = cooldowns(fitter, cooldown_budgets)
         if held_out:
             rows, arrays = curve_predictions(fitter, held_out)
             res.curve_predictions = rows
