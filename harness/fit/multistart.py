@@ -9,21 +9,159 @@ The algorithm per row is textbook L-BFGS (Nocedal & Wright, alg. 7.4, two-loop r
 a backtracking Armijo line search. The stopping rules copy scipy's L-BFGS-B defaults (relative
 reduction ftol = factr * eps = 2.2e-9, projected-gradient gtol = 1e-5) so that a batched start
 stops where scipy would; the best few are then polished with scipy itself (see ``polish``).
+
+Memory: one evaluation of S rows on n points holds a couple of dozen (S, n) temporaries, so the
+whole 4,500-row grid on 20,000 points would need tens of GB. ``max_rows`` splits every evaluation
+into slices of rows (``rows_within`` sizes them from a budget of elements per array); each row's
+value and gradient are computed exactly as they would be in one batch (the objectives here are
+elementwise in the rows, with per-row sums), so chunking changes no number, only peak memory.
+For inputs so large that even one pass over the grid costs too much time, ``screen_sample`` draws
+the fixed-size subsample a law runs its start grid on before refitting the best starts on all points,
+and ``resample_chunks`` switches the bootstrap to a bag of little bootstraps; a law says so with a
+``Subsample`` note.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 from scipy.optimize import minimize
+
+from harness.errors import FitInputError
 
 # fun(theta (S, P), rows (S,) int index into per-row data) -> (f (S,), g (S, P))
 BatchFun = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 SCIPY_FTOL = 2.220446049250313e-09  # scipy L-BFGS-B: factr 1e7 * machine epsilon
 SCIPY_GTOL = 1e-5
+
+# Elements (rows x points) in each temporary array of one evaluation: 8 MiB of float64, so an
+# objective with ~20 temporaries peaks near 200 MB however many starts or resamples are running.
+# The 4,500-start grid on up to 233 points still fits in one slice, as every committed study does.
+BATCH_ELEMENTS = 1 << 20
+
+
+def rows_within(elements_per_row: int, budget: int = BATCH_ELEMENTS) -> int:
+    """How many rows one evaluation may take when each row costs ``elements_per_row`` array elements."""
+    return max(1, budget // max(1, int(elements_per_row)))
+
+
+def chunked(fun: BatchFun, max_rows: int) -> BatchFun:
+    """``fun`` evaluated on at most ``max_rows`` (at least 1) rows at a time, its slices put back in order."""
+    max_rows = max(1, int(max_rows))
+
+    def wrapped(theta: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if len(theta) <= max_rows:
+            return fun(theta, rows)
+        f = np.empty(len(theta))
+        g = np.empty(theta.shape)
+        for lo in range(0, len(theta), max_rows):
+            f[lo: lo + max_rows], g[lo: lo + max_rows] = fun(theta[lo: lo + max_rows], rows[lo: lo + max_rows])
+        return f, g
+    return wrapped
+
+
+def screen_sample(n: int, k: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of a fixed random k of n points (all n when k >= n). The seed is fixed, not the
+    bootstrap's, so that a fit's point estimate never depends on which resamples were asked for."""
+    if k >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
+
+
+@dataclass(frozen=True)
+class Subsample:
+    """One step of a fit that ran on a subsample of the points, as the fit reports it."""
+
+    step: str  # "the start grid", "the bootstrap"
+    points: int
+    of: int
+    how: str  # what was done with the subsample, in words
+
+    def note(self) -> str:
+        """The warning a fit carries (report.md and fit.json print a law's warnings)."""
+        return f"SUBSAMPLED: {self.step} ran on {self.points:,} of the {self.of:,} points: {self.how}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"step": self.step, "points": self.points, "of": self.of, "how": self.how}
+
+
+@dataclass
+class ResampleChunk:
+    """A chunk of bootstrap resamples: multinomial counts over the points ``idx`` (all of them, or one
+    subset of a bag of little bootstraps), for the resamples numbered ``lo`` on."""
+
+    subset: int  # which subset of a bag of little bootstraps; -1: the ordinary bootstrap, over every point
+    idx: np.ndarray  # the points the counts are over, sorted
+    lo: int
+    counts: np.ndarray  # (resamples, len(idx)), each row summing to n
+
+    @property
+    def whole(self) -> bool:
+        """Whether the counts are over every point (the ordinary bootstrap)."""
+        return self.subset < 0
+
+
+# Above this many points a law runs its costliest steps on subsamples of this size (its setting
+# ``subsample_points``): every committed study is far smaller, so each runs on all its points.
+SUBSAMPLE_POINTS = 2000
+# Fewer would let a subsample's noise, not the law, decide which basins survive a screen.
+MIN_SUBSAMPLE_POINTS = 100
+
+
+def check_subsample_points(law: str, k: object) -> int:
+    """A law's ``subsample_points`` setting, or a one-line FitInputError naming the law."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < MIN_SUBSAMPLE_POINTS:
+        raise FitInputError(f"{law}: subsample_points must be a whole number of at least {MIN_SUBSAMPLE_POINTS}, "
+                            f"got {k!r}")
+    return int(k)
+
+
+# Subsets of a bag of little bootstraps: Kleiner et al. (2014) find 10-20 enough for the intervals
+# to settle; with 2,000-point subsets of 20,000 points, 10 of them see each point once on average.
+LITTLE_BOOTSTRAP_SUBSETS = 10
+
+
+def little_bootstrap_subsets(n: int, n_boot: int, max_points: int) -> int:
+    """How many subsets a bag of little bootstraps of n points uses (0: n is small enough for the
+    ordinary bootstrap)."""
+    if n <= max_points or n_boot < 1:
+        return 0
+    return min(LITTLE_BOOTSTRAP_SUBSETS, -(-n // max_points), n_boot)
+
+
+def resample_chunks(n: int, n_boot: int, seed: int, rows: int,
+                    max_points: int | None = None) -> Iterator[ResampleChunk]:
+    """The counts of ``n_boot`` bootstrap resamples of n points, ``rows`` resamples at a time.
+
+    Up to ``max_points`` points (or with it None): the ordinary bootstrap, each resample n draws from
+    all n points; the generator draws row after row, so the counts are exactly those of
+    ``results.resample_counts`` (one (n_boot, n) draw) while only a chunk of them is ever held.
+    Above it: the bag of little bootstraps (Kleiner, Talwalkar, Sarkar & Jordan 2014, "A scalable
+    bootstrap for massive data"): ``little_bootstrap_subsets`` random subsets of ``max_points`` points
+    each, and each resample n draws from one subset's points, so that a resample is still of size n
+    (its estimate spreads as the full data's would) while a fit of it touches ``max_points`` points.
+    A law centres each subset's resamples on the full-data fit (see ChinchillaFit._bootstrap)."""
+    rng = np.random.default_rng(seed)
+    rows = max(1, rows)
+    s = little_bootstrap_subsets(n, n_boot, max_points) if max_points is not None else 0
+    if s == 0:
+        p = np.full(n, 1.0 / n)
+        everything = np.arange(n)
+        for lo in range(0, n_boot, rows):
+            yield ResampleChunk(-1, everything, lo, rng.multinomial(n, p, size=min(rows, n_boot - lo)).astype(float))
+        return
+    subsets = [np.sort(rng.choice(n, size=max_points, replace=False)) for _ in range(s)]
+    p = np.full(max_points, 1.0 / max_points)
+    lo = 0
+    for j, idx in enumerate(subsets):
+        share = n_boot // s + (j < n_boot % s)
+        for k in range(0, share, rows):
+            counts = rng.multinomial(n, p, size=min(rows, share - k)).astype(float)
+            yield ResampleChunk(j, idx, lo, counts)
+            lo += len(counts)
 
 
 @dataclass
@@ -127,7 +265,11 @@ def _backtrack(fun: BatchFun, xa: np.ndarray, act: np.ndarray, d: np.ndarray, st
 
 def batched_lbfgs(fun: BatchFun, x0: np.ndarray, *, m: int = 10, max_iter: int = 1000,
                   ftol: float = SCIPY_FTOL, gtol: float = SCIPY_GTOL, max_backtrack: int = 40,
-                  c1: float = 1e-4) -> BatchResult:
+                  c1: float = 1e-4, max_rows: int | None = None) -> BatchResult:
+    """Minimise ``fun`` from every row of ``x0``; ``max_rows``: evaluate at most that many rows at a
+    time (bounds memory; the result is the same)."""
+    if max_rows is not None:
+        fun = chunked(fun, max_rows)
     x = np.array(x0, dtype=float, copy=True)
     S, P = x.shape
     f, g = fun(x, np.arange(S))

@@ -7,9 +7,11 @@ import pytest
 
 from harness.fit.anchors import EPOCH
 from harness.fit.laws.approach1 import EnvelopeFit, envelope_from_points
+from harness.fit.laws.data_constrained import DataConstrainedFit
 from harness.fit.laws.kaplan import KaplanFit
 from harness.fit.points import Points
 from harness.fit.results import masked_slopes
+from tests.fit.laws.test_data_constrained import repeated_runs
 
 KAPLAN_TRUE = {"N_c": 8.8e13, "D_c": 5.4e13, "alpha_N": 0.076, "alpha_D": 0.095}
 
@@ -76,3 +78,43 @@ def test_approach1_vectorised_envelope_matches_the_scan():
     on = np.isin(order, [int(np.flatnonzero((pts.c == ci) & (pts.n == ni))[0]) for ci, ni in zip(c, n_env)])
     slope, _ = masked_slopes(np.log(pts.c[order])[None, :], np.log(pts.n[order])[None, :], on[None, :])
     assert slope[0] == pytest.approx(EnvelopeFit().fit(pts).result().params["a"], rel=1e-12)
+
+
+@pytest.mark.slow  # two bootstraps of 200 resamples: about 2 s
+def test_kaplan_joint_form_uses_a_little_bootstrap_above_subsample_points():
+    pts = kaplan_points(600, seed=1)
+    ordinary = KaplanFit(n_bootstrap=200, seed=0).fit(pts).result()
+    little = KaplanFit(n_bootstrap=200, seed=0, subsample_points=150).fit(pts).result()
+    assert little.params == ordinary.params  # the point estimate never runs on a subsample
+    assert little.details["n_bootstrap"] == 200
+    assert little.details["subsample"] == [{
+        "step": "the bootstrap of the joint form", "points": 150, "of": 600,
+        "how": "a bag of little bootstraps (Kleiner et al. 2014): its 200 resamples are 600 draws each from one of "
+               "4 random subsets of 150 runs, centred on the full fit"}]
+    assert any(w.startswith("SUBSAMPLED: the bootstrap of the joint form ran on 150 of the 600 points")
+               for w in little.warnings)
+    assert "subsample" not in ordinary.details
+    for name, true in KAPLAN_TRUE.items():
+        lo, hi = little.ci[name]
+        assert lo <= true <= hi, (name, lo, hi)
+        ratio = (hi - lo) / (ordinary.ci[name][1] - ordinary.ci[name][0])
+        # Measured 0.98-1.16: the least-squares joint form has no kink, so a subset's curvature is sure.
+        assert 0.8 < ratio < 1.3, (name, ratio)
+    # The single-variable exponents (minima over runs, which a subset would bias) keep the ordinary bootstrap.
+    for name in ("alpha_N_single", "alpha_D_single", "alpha_C"):
+        assert little.ci[name] == ordinary.ci[name]
+
+
+@pytest.mark.slow  # a data-constrained fit with a bootstrap: about 2.5 s
+def test_data_constrained_bootstrap_above_subsample_points():
+    runs = [repeated_runs(noise=0.003, seed=s) for s in range(3)]
+    pts = Points(n=np.concatenate([r.n for r in runs]), d=np.concatenate([r.d for r in runs]),
+                 c=np.concatenate([r.c for r in runs]), loss=np.concatenate([r.loss for r in runs]),
+                 labels=[f"r{i}" for i in range(180)], unique_tokens=np.concatenate([r.unique_tokens for r in runs]))
+    f = DataConstrainedFit(n_bootstrap=12, seed=0, subsample_points=100).fit(pts)
+    assert f.details_["n_bootstrap"] == 12
+    assert [s["step"] for s in f.details_["subsample"]] == ["the bootstrap"]
+    assert f.details_["subsample"][0]["how"].endswith("one of 2 random subsets of 100 runs, centred on the full fit")
+    for k in ("alpha", "beta", "R_D_star"):
+        lo, hi = f.ci_[k]
+        assert lo < f.params_[k] < hi, k

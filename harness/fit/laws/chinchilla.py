@@ -10,6 +10,18 @@ is Epoch's, expressed for data at the scale of Hoffmann's runs (``REF_N``, ``REF
 those runs it starts where Epoch's did. The whole grid runs as one batch (``multistart``), the best
 few distinct optima are polished with scipy's L-BFGS-B, and the best of those is the estimate.
 
+Large inputs (more than ``subsample_points``, default 2,000): one pass of the 4,500 starts over every
+point costs 4,500 x n of work per iteration, and 4,000 resample fits over every point as much again
+per iteration, so both steps run on subsamples of ``subsample_points`` points. The grid runs on a
+fixed random subsample (its Huber sum scaled by n/k to the full sum's size), and the best
+``SCREEN_KEEP`` distinct optima it finds are refitted on all the points, where they are polished
+as usual. The bootstrap becomes a bag of little bootstraps (``multistart.resample_chunks``): each
+resample is n draws from one of 10 random subsets, refitted from that subset's own optimum (its
+points weighted n/k) and shifted by the full fit minus that optimum, so that every subset's spread
+is centred on the one estimate. The fit says both in warnings and in ``details["subsample"]``.
+Smaller inputs run as before, to the last digit; every evaluation is sliced into rows
+(``multistart.rows_within``), so that memory stays bounded either way.
+
 Bootstrap: each resample reweights the points by their multinomial counts and is refitted from
 the full-data optimum plus the next few distinct local optima of the full grid, all resamples in
 one batch. Re-running the 4,500-point grid per resample would cost 4,500x more for starts
@@ -38,7 +50,19 @@ from harness.errors import FitInputError
 from harness.fit.allocation import LawParams, inference_optimum
 from harness.fit.anchors import EPOCH, HOFFMANN, HOFFMANN_ALLOCATION
 from harness.fit.law import Law, scale
-from harness.fit.multistart import batched_lbfgs, distinct_best, polish
+from harness.fit.multistart import (
+    SUBSAMPLE_POINTS,
+    BatchResult,
+    Subsample,
+    batched_lbfgs,
+    check_subsample_points,
+    distinct_best,
+    little_bootstrap_subsets,
+    polish,
+    resample_chunks,
+    rows_within,
+    screen_sample,
+)
 from harness.fit.objective import DEFAULT_DELTA, objective
 from harness.fit.points import Points
 from harness.fit.results import LawResult, percentile_ci
@@ -53,6 +77,12 @@ PINNABLE = ("A", "B", "E", "alpha", "beta")
 # giving intervals ten times too narrow. Resamples are therefore run to a far tighter tolerance.
 BOOT_FTOL = 1e-15
 BOOT_GTOL = 1e-10
+
+# Distinct optima of the screen refitted on all the points: far more than the polish and the
+# bootstrap use (3 and 4), so that a basin ranked a little lower on the subsample is not lost.
+SCREEN_KEEP = 32
+# Resample counts (resamples x points) held at once by the bootstrap: 64 MiB of float64.
+BOOT_COUNT_ELEMENTS = 1 << 23
 
 
 def epoch_grid() -> np.ndarray:
@@ -191,7 +221,8 @@ class ChinchillaFit(Law):
 
     def __init__(self, n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0, delta: float = DEFAULT_DELTA,
                  grid: np.ndarray | None = None, n_polish: int = 3, boot_starts: int = 4,
-                 boot_chunk: int = 1000, pin: Mapping[str, float] | None = None) -> None:
+                 boot_chunk: int = 1000, pin: Mapping[str, float] | None = None,
+                 subsample_points: int = SUBSAMPLE_POINTS) -> None:
         super().__init__(n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed)
         self.delta = delta
         self.grid = grid
@@ -199,10 +230,12 @@ class ChinchillaFit(Law):
         self.boot_starts = boot_starts
         self.boot_chunk = boot_chunk
         self.pin = pin
+        self.subsample_points = subsample_points
 
     # -- fitting ---------------------------------------------------------------------------
     def _fit(self, points: Points) -> None:
         self.pinned_ = check_pin(self.pin, float(np.min(points.loss)))
+        check_subsample_points(self.name, self.subsample_points)
         # Fit in units of the points' own geometric means; the grid (raw units) moves with them.
         self._log_s = (math.log(scale(points.n)), math.log(scale(points.d)))
         self._emb = Embedding.of(self.pinned_, *self._log_s)
@@ -217,9 +250,18 @@ class ChinchillaFit(Law):
         # Point weights (down-weighted runs) scale each Huber term; a bootstrap resample's counts multiply them.
         self._w = None if points.weight is None else np.asarray(points.weight, dtype=float)
         w_row = None if self._w is None else self._w[None, :]  # one row, broadcast over the starts
+        n = len(points)
+        self.subsampled_: list[Subsample] = []
         # 500 iterations: on the data sets tried, starts still running by then are stuck on Huber
         # kinks far from the best basin, and each costs a full iteration of Python overhead.
-        batch = batched_lbfgs(lambda u, rows: self._objective(u, w_row), starts, max_iter=500)
+        if n > self.subsample_points and len(starts) > SCREEN_KEEP:
+            screen, keep = self._screen(starts)
+            batch = batched_lbfgs(lambda u, rows: self._objective(u, w_row), screen.x[keep], max_iter=500,
+                                  max_rows=rows_within(n))
+        else:
+            batch = screen = batched_lbfgs(lambda u, rows: self._objective(u, w_row), starts, max_iter=500,
+                                           max_rows=rows_within(n))
+            keep = np.arange(len(starts))
         cand = distinct_best(batch.x, batch.f, max(self.n_polish, self.boot_starts))
         polished = [polish(self._fun1(self._w), batch.x[i]) for i in cand[: self.n_polish]]
         best = min(range(len(polished)), key=lambda i: polished[i].f)
@@ -232,21 +274,22 @@ class ChinchillaFit(Law):
         self.chinchilla_ = replace(theta_to_params(self.theta_), **self.pinned_)
         # Kept in raw units: the shared-exponent law starts its per-data-set fits from them.
         self._local_optima = self._raw(self._emb.full(batch.x[cand]))
-        f_best = float(np.nanmin(batch.f))
+        # Over the whole grid: on the subsample when it was screened (said in details["subsample"]).
+        f_best = float(np.nanmin(screen.f))
         lo, hi = starts.min(axis=0), starts.max(axis=0)
         outside = [f"{THETA_NAMES[i]} = {self.theta_norm_[i]:.4g} is outside the start grid's range [{l:g}, {h:g}] "
                    "(in the fit's units)" for i, l, h in zip(free, lo, hi)
                    if self.theta_norm_[i] <= l or self.theta_norm_[i] >= h]
         self.grid_report_ = GridReport(
-            n_starts=len(starts), n_converged=int(batch.converged.sum()),
-            n_at_best=int(np.sum(batch.f <= f_best + 1e-6 * abs(f_best))),
-            best_start=[float(v) for v in self._raw(self._emb.full(starts[cand[best]]))],
+            n_starts=len(starts), n_converged=int(screen.converged.sum()),
+            n_at_best=int(np.sum(screen.f <= f_best + 1e-6 * abs(f_best))),
+            best_start=[float(v) for v in self._raw(self._emb.full(starts[keep[cand[best]]]))],
             optimum_outside_grid=outside)
         self.boot_theta_ = self._raw(self._bootstrap(self.n_bootstrap)) if self.n_bootstrap > 0 else None
         p = self.chinchilla_
         self.params_ = {**p.as_dict(), "a": p.a, "b": p.b, "G": p.G}
         self.ci_ = self._ci()
-        self.warnings_ += outside
+        self.warnings_ += outside + [s_.note() for s_ in self.subsampled_]
         if "E" not in self.pinned_ and p.E < 1e-3 * float(np.min(points.loss)):
             # E has run towards its floor of 0: the points do not separate the irreducible loss
             # from the power laws (typically too few budgets, or none near the floor).
@@ -257,7 +300,26 @@ class ChinchillaFit(Law):
         self.details_ = {"delta": self.delta, "grid": self.grid_report_.__dict__,
                          "n_bootstrap": len(self.boot_params()), "optimizer_message": self.message_,
                          "units": {"N": math.exp(self._log_s[0]), "D": math.exp(self._log_s[1])},
-                         **({"pinned": dict(self.pinned_)} if self.pinned_ else {})}
+                         **({"pinned": dict(self.pinned_)} if self.pinned_ else {}),
+                         **({"subsample": [s_.as_dict() for s_ in self.subsampled_]} if self.subsampled_ else {})}
+
+    def _screen(self, starts: np.ndarray) -> tuple[BatchResult, np.ndarray]:
+        """The start grid run on a fixed subsample of ``subsample_points`` points: its batch result and
+        the rows of its best ``SCREEN_KEEP`` distinct optima, which the caller refits on all the points."""
+        n = len(self._logs[2])
+        idx = screen_sample(n, self.subsample_points)
+        # The subsample's Huber sum scaled to the full sum's size: scipy's stopping rule is absolute
+        # on an objective this far below 1, so the screen then stops where a full-data run would.
+        w = (n / len(idx)) * (np.ones(len(idx)) if self._w is None else self._w[idx])
+        logs = tuple(x[idx] for x in self._logs)
+        screen = batched_lbfgs(lambda u, rows: self._objective(u, w[None, :], logs), starts, max_iter=500,
+                               max_rows=rows_within(len(idx)))
+        keep = distinct_best(screen.x, screen.f, SCREEN_KEEP)
+        self.subsampled_.append(Subsample(
+            "the start grid", len(idx), n,
+            f"its {len(starts):,} starts ran on a fixed random subsample, and its best {len(keep)} distinct "
+            f"optima were refitted on all {n:,} points"))
+        return screen, keep
 
     def _norm(self, theta: np.ndarray) -> np.ndarray:
         return to_units(theta, -self._log_s[0], -self._log_s[1])
@@ -265,9 +327,11 @@ class ChinchillaFit(Law):
     def _raw(self, theta: np.ndarray) -> np.ndarray:
         return to_units(theta, self._log_s[0], self._log_s[1])
 
-    def _objective(self, u: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """The summed Huber objective and its gradient at rows u of free parameters (the fit's units)."""
-        ln, ld, ll = self._logs
+    def _objective(self, u: np.ndarray, weights: np.ndarray | None,
+                   logs: tuple[np.ndarray, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The summed Huber objective and its gradient at rows u of free parameters (the fit's units),
+        on every point or on ``logs`` (log N, log D, log L of a subsample)."""
+        ln, ld, ll = self._logs if logs is None else logs
         f, g = objective(self._emb.full(u), ln, ld, ll, self.delta, weights=weights)
         return f, self._emb.grad(g)
 
@@ -280,25 +344,53 @@ class ChinchillaFit(Law):
     def _bootstrap(self, n_boot: int) -> np.ndarray:
         """Resampled optima in the fit's (normalised) units."""
         n = len(self._logs[2])
-        rng = np.random.default_rng(self.seed)
-        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)
-        if self._w is not None:
-            counts = counts * self._w[None, :]
         free = list(self._emb.free)
-        starts = np.vstack([self.theta_norm_[None, :], self._norm(self._local_optima[: self.boot_starts - 1])])[:, free]
-        k, p = starts.shape
-        out = np.full((n_boot, p), np.nan)
-        for lo in range(0, n_boot, self.boot_chunk):
-            w = counts[lo: lo + self.boot_chunk]
-            b = len(w)
-            x0 = np.tile(starts, (b, 1))
-            owner = np.repeat(np.arange(b), k)
-            res = batched_lbfgs(lambda u, rows: self._objective(u, w[owner[rows]]),
-                                x0, ftol=BOOT_FTOL, gtol=BOOT_GTOL, max_iter=3000)
-            f = np.where(np.isfinite(res.f), res.f, np.inf).reshape(b, k)
-            pick = np.argmin(f, axis=1)
-            out[lo: lo + b] = res.x.reshape(b, k, p)[np.arange(b), pick]
+        u_hat = self.theta_norm_[free]
+        others = self._norm(self._local_optima[: self.boot_starts - 1])[:, free]
+        starts = np.vstack([u_hat[None, :], others])
+        out = np.full((n_boot, len(free)), np.nan)
+        k = min(n, self.subsample_points)
+        centres: dict[int, np.ndarray | None] = {}
+        # Resamples are drawn and fitted a chunk at a time, so the counts held are bounded too; the
+        # chunks change no number (every resample is its own rows of the batch).
+        for ch in resample_chunks(n, n_boot, self.seed, min(self.boot_chunk, rows_within(k, BOOT_COUNT_ELEMENTS)),
+                                  max_points=self.subsample_points):
+            if ch.whole:
+                w = ch.counts if self._w is None else ch.counts * self._w[None, :]
+                out[ch.lo: ch.lo + len(w)] = self._refit(w, starts, self._logs)[0]
+                continue
+            logs = tuple(x[ch.idx] for x in self._logs)
+            w_pt = np.ones(len(ch.idx)) if self._w is None else self._w[ch.idx]
+            if ch.subset not in centres:
+                # The subset's own optimum, its points standing for all n: the centre its resamples spread around.
+                c, f_c = self._refit((n / len(ch.idx)) * w_pt[None, :], starts, logs)
+                centres[ch.subset] = c[0] if np.isfinite(f_c[0]) else None
+            u_j = centres[ch.subset]
+            if u_j is None:  # the subset's resamples stay unfitted (NaN) and are dropped, as failed ones are
+                continue
+            fits = self._refit(ch.counts * w_pt[None, :], np.vstack([u_j[None, :], others]), logs)[0]
+            out[ch.lo: ch.lo + len(fits)] = fits - u_j + u_hat
+        s = little_bootstrap_subsets(n, n_boot, self.subsample_points)
+        if s:
+            self.subsampled_.append(Subsample(
+                "the bootstrap", k, n,
+                f"a bag of little bootstraps (Kleiner et al. 2014): its {n_boot:,} resamples are {n:,} draws each "
+                f"from one of {s} random subsets of {k:,} points, centred on the full fit"))
         return self._emb.full(out)
+
+    def _refit(self, w: np.ndarray, starts: np.ndarray,
+               logs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Each row of point weights ``w`` (b, points) fitted from every start, to the bootstrap's
+        tolerances: the best optimum of each row (b, free parameters) and its objective (b,)."""
+        b = len(w)
+        k, p = starts.shape
+        x0 = np.tile(starts, (b, 1))
+        owner = np.repeat(np.arange(b), k)
+        res = batched_lbfgs(lambda u, rows: self._objective(u, w[owner[rows]], logs),
+                            x0, ftol=BOOT_FTOL, gtol=BOOT_GTOL, max_iter=3000, max_rows=rows_within(w.shape[1]))
+        f = np.where(np.isfinite(res.f), res.f, np.inf).reshape(b, k)
+        pick = np.argmin(f, axis=1)
+        return res.x.reshape(b, k, p)[np.arange(b), pick], f[np.arange(b), pick]
 
     # -- reading the fit -------------------------------------------------------------------
     def boot_params(self) -> list[LawParams]:

@@ -16,7 +16,11 @@ compute-optimal size for the data it saw gets diminishing credit for its extra p
 
 Bootstrap: resamples reweight the runs by multinomial counts and are refitted from the
 full-data optimum, all at once (``multistart.batched_lbfgs`` with a central-difference
-gradient over the 7 parameters, which is 15 batched evaluations of a cheap closed form).
+gradient over the 7 parameters, which is 15 batched evaluations of a cheap closed form),
+sliced into rows so that memory stays bounded (15 copies of every row of counts). Above
+``subsample_points`` runs (default 2,000) the resamples come from a bag of little bootstraps, as
+approach 3's do (``ChinchillaFit._bootstrap``), and the approach-3 fit the starts come from
+screens its grid on a subsample; the fit says so in its warnings and ``details["subsample"]``.
 """
 
 from __future__ import annotations
@@ -35,7 +39,15 @@ from harness.fit.laws.chinchilla import (
     theta_to_params,
     to_units,
 )
-from harness.fit.multistart import batched_lbfgs
+from harness.fit.multistart import (
+    SUBSAMPLE_POINTS,
+    Subsample,
+    batched_lbfgs,
+    check_subsample_points,
+    little_bootstrap_subsets,
+    resample_chunks,
+    rows_within,
+)
 from harness.fit.objective import DEFAULT_DELTA, huber
 from harness.fit.points import Points
 from harness.fit.results import percentile_ci
@@ -95,6 +107,11 @@ THETA_NAMES = ("a", "b", "e", "alpha", "beta", "log_R_D_star", "log_R_N_star")
 LOG_STAR_BOUNDS = (math.log(0.1), math.log(1e4))
 
 
+# Resample counts (resamples x runs) held at once by the bootstrap: 64 MiB of float64.
+BOOT_COUNT_ELEMENTS = 1 << 23
+# Every batched evaluation is the rows themselves and 14 shifted copies (the central differences).
+COPIES = 15
+
 # Runs past one epoch before the default laws include the data-constrained fit.
 MIN_REPEATED_RUNS = 3
 
@@ -111,9 +128,10 @@ class DataConstrainedFit(Law):
     headline_keys = ("alpha", "beta", "E", "R_D_star", "R_N_star")
 
     def __init__(self, n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0, delta: float = DEFAULT_DELTA,
-                 boot_chunk: int = 500) -> None:
+                 boot_chunk: int = 500, subsample_points: int = SUBSAMPLE_POINTS) -> None:
         super().__init__(n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed)
         self.delta, self.boot_chunk = delta, boot_chunk
+        self.subsample_points = subsample_points
 
     @classmethod
     def default_for(cls, points: Points) -> bool:
@@ -129,6 +147,7 @@ class DataConstrainedFit(Law):
         return super().fit(points)
 
     def _fit(self, points: Points) -> None:
+        check_subsample_points(self.name, self.subsample_points)
         u = np.asarray(points.unique_tokens, dtype=float)
         # Fitted on N and D (and U) in units of their geometric means, so that the answer does not
         # depend on the units of N and D; theta_ is converted back, R_D* and R_N* have no unit.
@@ -136,15 +155,19 @@ class DataConstrainedFit(Law):
         self._log_s = (math.log(s_n), math.log(s_d))
         self._n, self._d, self._u = points.n / s_n, points.d / s_d, u / s_d
         self._ll = np.log(points.loss)
+        self._data = (self._n, self._d, self._u, self._ll)
         fresh = ~np.isfinite(u) | (points.d <= u)
         base_pts = points.subset(np.flatnonzero(fresh)) if fresh.sum() >= 6 else points
-        base = self._norm(ChinchillaFit(delta=self.delta).fit(base_pts).theta_)
+        base_fit = ChinchillaFit(delta=self.delta, subsample_points=self.subsample_points).fit(base_pts)
+        base = self._norm(base_fit.theta_)
+        self.subsampled_ = [Subsample(f"{s_.step} of the approach-3 fit its starts come from", s_.points, s_.of, s_.how)
+                            for s_ in base_fit.subsampled_]
 
         # Nine starts over the decay constants, run together; the best is polished by scipy with bounds.
         starts = np.array([np.concatenate([base, [math.log(rd), math.log(rn)]])
                            for rd in (5.0, 15.0, 50.0) for rn in (2.0, 5.0, 20.0)])
         batch = batched_lbfgs(self._batch_fun(np.ones((len(starts), len(points)))), starts,
-                              ftol=BOOT_FTOL, gtol=BOOT_GTOL, max_iter=2000)
+                              ftol=BOOT_FTOL, gtol=BOOT_GTOL, max_iter=2000, max_rows=rows_within(COPIES * len(points)))
         x0 = batch.x[int(np.argmin(batch.f))] if np.isfinite(batch.f).any() else starts[4]
 
         def obj(th: np.ndarray) -> float:
@@ -165,8 +188,10 @@ class DataConstrainedFit(Law):
             self.ci_ = {k: percentile_ci(v, self.ci_level) for k, v in samples.items()}
         if not self.converged_:
             self.warnings_.append(f"L-BFGS-B did not converge: {self.message_}")
+        self.warnings_ += [s_.note() for s_ in self.subsampled_]
         n_boot = 0 if self.boot_theta_ is None else int(np.isfinite(self.boot_theta_).all(axis=1).sum())
-        self.details_ = {"published": dict(MUENNIGHOFF), "n_bootstrap": n_boot}
+        self.details_ = {"published": dict(MUENNIGHOFF), "n_bootstrap": n_boot,
+                         **({"subsample": [s_.as_dict() for s_ in self.subsampled_]} if self.subsampled_ else {})}
 
     def _norm(self, theta: np.ndarray) -> np.ndarray:
         return to_units(theta, -self._log_s[0], -self._log_s[1])
@@ -174,11 +199,14 @@ class DataConstrainedFit(Law):
     def _raw(self, theta: np.ndarray) -> np.ndarray:
         return to_units(theta, self._log_s[0], self._log_s[1])
 
-    def _objective(self, theta: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-        """Summed Huber loss on log residuals, per row of theta (S, 7); weights (S, n) are resample counts."""
+    def _objective(self, theta: np.ndarray, weights: np.ndarray | None = None,
+                   data: tuple[np.ndarray, ...] | None = None) -> np.ndarray:
+        """Summed Huber loss on log residuals, per row of theta (S, 7); weights (S, n) are resample counts.
+        ``data``: (N, D, U, log L) of a subsample of the runs (default all of them)."""
+        n, d, u, ll = self._data if data is None else data
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            pred = predict_batch(theta, self._n, self._d, self._u)
-            h = huber(np.log(pred) - self._ll[None, :], self.delta)
+            pred = predict_batch(theta, n, d, u)
+            h = huber(np.log(pred) - ll[None, :], self.delta)
         if weights is not None:
             h = h * weights
         f = h.sum(axis=1)
@@ -188,16 +216,16 @@ class DataConstrainedFit(Law):
                    | (lrn < LOG_STAR_BOUNDS[0]) | (lrn > LOG_STAR_BOUNDS[1]))
         return np.where(np.isfinite(f) & ~outside, f, np.inf)
 
-    def _batch_fun(self, w: np.ndarray):
+    def _batch_fun(self, w: np.ndarray, data: tuple[np.ndarray, ...] | None = None):
         eye = np.eye(7)
 
         def fun(th: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             ww = w[rows]
-            f = self._objective(th, ww)
+            f = self._objective(th, ww, data)
             # Central differences: the 14 shifted copies of every row go through one evaluation.
             h = 1e-6 * np.maximum(1.0, np.abs(th))
             shifted = np.concatenate([th[:, None, :] + h[:, None, :] * eye, th[:, None, :] - h[:, None, :] * eye], axis=1)
-            fs = self._objective(shifted.reshape(-1, 7), np.repeat(ww, 14, axis=0)).reshape(len(th), 14)
+            fs = self._objective(shifted.reshape(-1, 7), np.repeat(ww, 14, axis=0), data).reshape(len(th), 14)
             g = (fs[:, :7] - fs[:, 7:]) / (2 * h)
             # A shifted copy past a bound is infinite; that coordinate then gets no push.
             return f, np.where(np.isfinite(g), g, 0.0)
@@ -205,16 +233,37 @@ class DataConstrainedFit(Law):
 
     def _bootstrap(self, n_boot: int) -> np.ndarray:
         n = self.n_points_
-        rng = np.random.default_rng(self.seed)
-        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)
+        k = min(n, self.subsample_points)
         out = np.full((n_boot, 7), np.nan)
-        for lo in range(0, n_boot, self.boot_chunk):
-            w = counts[lo: lo + self.boot_chunk]
-            x0 = np.tile(self._theta_norm, (len(w), 1))
-            res = batched_lbfgs(self._batch_fun(w), x0, ftol=BOOT_FTOL, gtol=BOOT_GTOL, max_iter=2000)
-            ok = np.isfinite(res.f)
-            out[lo: lo + len(w)][ok] = res.x[ok]
+        centres: dict[int, np.ndarray | None] = {}
+        for ch in resample_chunks(n, n_boot, self.seed, min(self.boot_chunk, rows_within(k, BOOT_COUNT_ELEMENTS)),
+                                  max_points=self.subsample_points):
+            if ch.whole:
+                out[ch.lo: ch.lo + len(ch.counts)] = self._refit(ch.counts, self._theta_norm, None)
+                continue
+            data = tuple(x[ch.idx] for x in self._data)
+            if ch.subset not in centres:
+                # The subset's own optimum, its runs standing for all n: the centre its resamples spread around.
+                c = self._refit(np.full((1, len(ch.idx)), n / len(ch.idx)), self._theta_norm, data)[0]
+                centres[ch.subset] = c if np.all(np.isfinite(c)) else None
+            c = centres[ch.subset]
+            if c is not None:  # else the subset's resamples stay unfitted (NaN), as failed ones do
+                out[ch.lo: ch.lo + len(ch.counts)] = self._refit(ch.counts, c, data) - c + self._theta_norm
+        s = little_bootstrap_subsets(n, n_boot, self.subsample_points)
+        if s:
+            self.subsampled_.append(Subsample(
+                "the bootstrap", k, n,
+                f"a bag of little bootstraps (Kleiner et al. 2014): its {n_boot:,} resamples are {n:,} draws each "
+                f"from one of {s} random subsets of {k:,} runs, centred on the full fit"))
         return self._raw(out)
+
+    def _refit(self, w: np.ndarray, start: np.ndarray, data: tuple[np.ndarray, ...] | None) -> np.ndarray:
+        """Each row of weights ``w`` (b, runs) fitted from ``start``, to the bootstrap's tolerances; NaN
+        rows where the fit failed."""
+        x0 = np.tile(start, (len(w), 1))
+        res = batched_lbfgs(self._batch_fun(w, data), x0, ftol=BOOT_FTOL, gtol=BOOT_GTOL, max_iter=2000,
+                            max_rows=rows_within(COPIES * w.shape[1]))
+        return np.where(np.isfinite(res.f)[:, None], res.x, np.nan)
 
     def predict(self, n: np.ndarray | float, d: np.ndarray | float) -> np.ndarray:
         """Loss on fresh data (no repetition): U_D = D."""

@@ -47,6 +47,7 @@ import numpy as np
 from scipy.optimize import least_squares, minimize_scalar
 
 from harness.fit.law import Law, scale
+from harness.fit.multistart import resample_chunks, rows_within
 from harness.fit.points import Points
 from harness.fit.results import percentile_ci
 
@@ -65,6 +66,8 @@ MAX_NFEV = 10_000
 # starts all reach one point; the default stops some of them a few 1e-8 short of it).
 TOL = 1e-13
 HALF_LOG6 = 0.5 * math.log(6.0)
+# Resample counts (resamples x runs) held at once by the bootstrap: 64 MiB of float64.
+BOOT_COUNT_ELEMENTS = 1 << 23
 
 
 def gadre_grid() -> np.ndarray:
@@ -255,17 +258,18 @@ class GadreFit(Law):
     def _bootstrap(self) -> np.ndarray:
         """Resampled optima (A, B, alpha, E); NaN rows for resamples that do not fix the law."""
         lu, lv, loss, n, d = self._data
-        rng = np.random.default_rng(self.seed)
-        counts = rng.multinomial(len(loss), np.full(len(loss), 1.0 / len(loss)), size=self.n_boot_run)
         starts = self._optima[: max(1, self.boot_starts)]
-        out = np.full((len(counts), 4), np.nan)
-        for i, w in enumerate(counts.astype(float)):
-            if determines_law(n[w > 0], d[w > 0]) is not None:
-                continue
-            fits = [lm_fit(lu, lv, loss, s, weights=w) for s in starts]
-            j = min(range(len(fits)), key=lambda k: fits[k][1])
-            if math.isfinite(fits[j][1]):
-                out[i] = to_law(fits[j][0], *self._k)
+        out = np.full((self.n_boot_run, 4), np.nan)
+        # Each resample is its own fit; its counts are drawn a chunk at a time, so that they are
+        # never all held at once (n_boot x runs of them).
+        for ch in resample_chunks(len(loss), self.n_boot_run, self.seed, rows_within(len(loss), BOOT_COUNT_ELEMENTS)):
+            for i, w in enumerate(ch.counts, start=ch.lo):
+                if determines_law(n[w > 0], d[w > 0]) is not None:
+                    continue
+                fits = [lm_fit(lu, lv, loss, s, weights=w) for s in starts]
+                j = min(range(len(fits)), key=lambda k: fits[k][1])
+                if math.isfinite(fits[j][1]):
+                    out[i] = to_law(fits[j][0], *self._k)
         return out
 
     @staticmethod

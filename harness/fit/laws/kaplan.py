@@ -13,8 +13,13 @@ per-size best loss only approximates that, which is why the joint form is report
 
 Bootstrap (runs resampled with replacement): the joint form's four parameters are refitted for
 all resamples at once (batched L-BFGS from the full-data optimum, analytic gradient, the
-resample counts as weights); the single-variable exponents without E are straight lines
-through each resample's per-size bests and frontier, cheap enough to refit one by one.
+resample counts as weights, evaluated a slice of rows at a time so that memory stays bounded);
+the single-variable exponents without E are straight lines through each resample's per-size
+bests and frontier, cheap enough to refit one by one. Above ``subsample_points`` runs (default
+2,000) the joint form's resamples come from a bag of little bootstraps, as approach 3's do
+(``ChinchillaFit._bootstrap``), which the fit says in its warnings and ``details["subsample"]``;
+the single-variable exponents, minima over runs that a subset would bias, keep the ordinary
+bootstrap (its resample counts drawn a chunk at a time).
 """
 
 from __future__ import annotations
@@ -28,10 +33,18 @@ from harness.errors import InsufficientData
 from harness.fit.anchors import KAPLAN, KAPLAN_JOINT
 from harness.fit.law import Law, scale
 from harness.fit.laws.approach1 import envelope_from_points
-from harness.fit.multistart import batched_lbfgs
+from harness.fit.multistart import (
+    SUBSAMPLE_POINTS,
+    Subsample,
+    batched_lbfgs,
+    check_subsample_points,
+    little_bootstrap_subsets,
+    resample_chunks,
+    rows_within,
+)
 from harness.fit.points import Points
 from harness.fit.powerlaw import cluster_log, fit_logline, fit_sat_powerlaw
-from harness.fit.results import percentile_ci, resample_counts
+from harness.fit.results import percentile_ci
 
 # Kaplan et al. 2020, eqs. 1.1-1.2: N_c 8.8e13 non-embedding params, D_c 5.4e13 tokens, as starts.
 KAPLAN_JOINT_START = (8.8e13, 5.4e13, 0.076, 0.095)
@@ -55,6 +68,8 @@ def _best_per(x: np.ndarray, loss: np.ndarray, rtol: float = 0.01) -> tuple[np.n
 # resample where it starts (see chinchilla.BOOT_FTOL), so resamples run to tight tolerances.
 BOOT_FTOL = 1e-15
 BOOT_GTOL = 1e-11
+# Resample counts (resamples x runs) held at once by the bootstrap: 64 MiB of float64.
+BOOT_COUNT_ELEMENTS = 1 << 23
 
 
 def joint_objective(theta: np.ndarray, ln: np.ndarray, ld: np.ndarray, ll: np.ndarray,
@@ -77,6 +92,14 @@ def joint_objective(theta: np.ndarray, ln: np.ndarray, ld: np.ndarray, ll: np.nd
     lo, hi = ALPHA_BOUNDS
     bad = ~np.isfinite(f) | (theta[:, 2] < lo) | (theta[:, 3] < lo) | (theta[:, 2] > hi) | (theta[:, 3] > hi)
     return np.where(bad, np.inf, f), np.where(np.isfinite(g), g, 0.0)
+
+
+def _refit_joint(w: np.ndarray, start: np.ndarray, data: tuple[np.ndarray, ...]) -> np.ndarray:
+    """The joint form refitted for each row of weights ``w`` (b, runs) from ``start``, to the
+    bootstrap's tolerances; NaN rows where the fit failed."""
+    res = batched_lbfgs(lambda th, rows: joint_objective(th, *data, w[rows]), np.tile(start, (len(w), 1)),
+                        ftol=BOOT_FTOL, gtol=BOOT_GTOL, max_iter=3000, max_rows=rows_within(w.shape[1]))
+    return np.where(np.isfinite(res.f)[:, None], res.x, np.nan)
 
 
 def _single_alphas(points: Points) -> dict[str, float]:
@@ -104,11 +127,18 @@ class KaplanFit(Law):
                     "alpha_N_single": "α_N (L(N) alone)", "alpha_D_single": "α_D (L(D) alone)",
                     "alpha_C": "α_C (L(C) frontier alone)"}
 
+    def __init__(self, n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0,
+                 subsample_points: int = SUBSAMPLE_POINTS) -> None:
+        super().__init__(n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed)
+        self.subsample_points = subsample_points
+
     @classmethod
     def default_for(cls, points: Points) -> bool:
         return True
 
     def _fit(self, points: Points) -> None:
+        check_subsample_points(self.name, self.subsample_points)
+        self.subsampled_: list[Subsample] = []
         self.single_: dict[str, dict[str, float]] = {}
         series = {"N": _best_per(points.n, points.loss), "D": _best_per(points.d, points.loss)}
         c, _, lc = envelope_from_points(points)
@@ -139,20 +169,45 @@ class KaplanFit(Law):
         if self.boot_ is not None:
             self.ci_ = {k: percentile_ci(v, self.ci_level) for k, v in self.boot_.items() if k in params}
         n_boot = 0 if self.boot_ is None else int(np.isfinite(self.boot_["alpha_N"]).sum())
-        self.details_ = {"single_variable": self.single_, "n_bootstrap": n_boot}
+        self.warnings_ += [s_.note() for s_ in self.subsampled_]
+        self.details_ = {"single_variable": self.single_, "n_bootstrap": n_boot,
+                         **({"subsample": [s_.as_dict() for s_ in self.subsampled_]} if self.subsampled_ else {})}
 
     def _bootstrap(self, points: Points) -> dict[str, np.ndarray]:
-        counts = resample_counts(len(points), self.n_bootstrap, self.seed)
-        ln, ld, ll = np.log(points.n) - self._log_s[0], np.log(points.d) - self._log_s[1], np.log(points.loss)
+        n, n_boot = len(points), self.n_bootstrap
+        data = (np.log(points.n) - self._log_s[0], np.log(points.d) - self._log_s[1], np.log(points.loss))
         j = self.joint_
-        x0 = np.tile([math.log(j["N_c"]) - self._log_s[0], math.log(j["D_c"]) - self._log_s[1],
-                      j["alpha_N"], j["alpha_D"]], (len(counts), 1))
-        res = batched_lbfgs(lambda th, rows: joint_objective(th, ln, ld, ll, counts[rows]), x0,
-                            ftol=BOOT_FTOL, gtol=BOOT_GTOL, max_iter=3000)
-        x = np.where(np.isfinite(res.f)[:, None], res.x, np.nan)
+        th = np.array([math.log(j["N_c"]) - self._log_s[0], math.log(j["D_c"]) - self._log_s[1],
+                       j["alpha_N"], j["alpha_D"]])
+        k = min(n, self.subsample_points)
+        rows = rows_within(k, BOOT_COUNT_ELEMENTS)
+        x = np.full((n_boot, 4), np.nan)
+        singles: list[dict[str, float]] = []
+        centres: dict[int, np.ndarray | None] = {}
+        for ch in resample_chunks(n, n_boot, self.seed, rows, max_points=self.subsample_points):
+            if ch.whole:
+                x[ch.lo: ch.lo + len(ch.counts)] = _refit_joint(ch.counts, th, data)
+                singles += [_single_alphas(points.subset(np.flatnonzero(row > 0))) for row in ch.counts]
+                continue
+            sub = tuple(v[ch.idx] for v in data)
+            if ch.subset not in centres:
+                # The subset's own optimum, its runs standing for all n: the centre its resamples spread around.
+                c = _refit_joint(np.full((1, len(ch.idx)), n / len(ch.idx)), th, sub)[0]
+                centres[ch.subset] = c if np.all(np.isfinite(c)) else None
+            c = centres[ch.subset]
+            if c is not None:  # else the subset's resamples stay unfitted (NaN), as failed ones do
+                x[ch.lo: ch.lo + len(ch.counts)] = _refit_joint(ch.counts, c, sub) - c + th
+        if centres:
+            self.subsampled_.append(Subsample(
+                "the bootstrap of the joint form", k, n,
+                f"a bag of little bootstraps (Kleiner et al. 2014): its {n_boot:,} resamples are {n:,} draws each "
+                f"from one of {little_bootstrap_subsets(n, n_boot, k)} random subsets of {k:,} runs, centred on the "
+                "full fit"))
+            # The single-variable exponents: the ordinary bootstrap, a chunk of resamples at a time.
+            for ch in resample_chunks(n, n_boot, self.seed, rows_within(n, BOOT_COUNT_ELEMENTS)):
+                singles += [_single_alphas(points.subset(np.flatnonzero(row > 0))) for row in ch.counts]
         out = {"N_c": np.exp(x[:, 0] + self._log_s[0]), "D_c": np.exp(x[:, 1] + self._log_s[1]),
                "alpha_N": x[:, 2], "alpha_D": x[:, 3]}
-        singles = [_single_alphas(points.subset(np.flatnonzero(row > 0))) for row in counts]
         for name in ("alpha_N_single", "alpha_D_single", "alpha_C"):
             out[name] = np.array([s_[name] for s_ in singles])
         return out

@@ -16,6 +16,7 @@ from scipy.optimize import minimize
 from harness.errors import FitInputError, InsufficientData
 from harness.fit.law import Law, scale
 from harness.fit.laws.chinchilla import ChinchillaFit, theta_to_params, to_units
+from harness.fit.multistart import SUBSAMPLE_POINTS, Subsample, check_subsample_points
 from harness.fit.objective import DEFAULT_DELTA, huber, huber_grad
 from harness.fit.points import Points
 from harness.fit.results import percentile_ci
@@ -57,15 +58,18 @@ class SharedExponentFit(Law):
     bootstrap_cap = 20
     headline_keys = ("alpha", "beta")
 
-    def __init__(self, n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0, delta: float = DEFAULT_DELTA) -> None:
+    def __init__(self, n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0, delta: float = DEFAULT_DELTA,
+                 subsample_points: int = SUBSAMPLE_POINTS) -> None:
         super().__init__(n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed)
         self.delta = delta
+        self.subsample_points = subsample_points
 
     @classmethod
     def default_for(cls, points: Points) -> bool:
         return len(points.datasets()) > 1
 
     def _fit(self, points: Points) -> None:
+        check_subsample_points(self.name, self.subsample_points)
         if not points.group or len(set(points.group)) < 2:
             raise InsufficientData("a shared-exponent fit needs points from 2 or more data sets")
         labels = list(points.group)
@@ -84,9 +88,12 @@ class SharedExponentFit(Law):
         sep_obj = 0.0
         # One full 4,500-start grid on the pooled points; each group then starts from the pooled
         # fit's distinct local optima (the groups differ by offsets far less than the grid spacing).
-        pooled = ChinchillaFit(delta=self.delta, n_polish=1, boot_starts=6)
+        # On many points that grid is screened on a subsample (ChinchillaFit), which the fit passes on.
+        pooled = ChinchillaFit(delta=self.delta, n_polish=1, boot_starts=6, subsample_points=self.subsample_points)
         pooled.allow_pooling = True  # only to find starts: the pooled optimum is not reported
         pooled.fit(points)
+        self.subsampled_ = [Subsample(f"{s_.step} of the pooled fit the groups start from", s_.points, s_.of, s_.how)
+                            for s_ in pooled.subsampled_]
         local_grid = np.vstack([pooled.theta_[None, :], pooled._local_optima])
         for k, g in enumerate(self.groups_):
             f = ChinchillaFit(delta=self.delta, grid=local_grid).fit(points.subset(np.flatnonzero(gi == k)))
@@ -148,10 +155,12 @@ class SharedExponentFit(Law):
                             "separate_E": sep.E}
         if not self.converged_:
             self.warnings_.append(f"L-BFGS-B did not converge: {self.message_}")
+        self.warnings_ += [s_.note() for s_ in self.subsampled_]
         self.params_ = {"alpha": float(self.theta_[0]), "beta": float(self.theta_[1])}
         self.details_ = {"groups": per_group, "separate_objective": self.separate_objective_,
                          "objective_ratio_shared_over_separate": self.objective_ / self.separate_objective_,
-                         "n_bootstrap": 0 if self.boot_ is None else len(self.boot_)}
+                         "n_bootstrap": 0 if self.boot_ is None else len(self.boot_),
+                         **({"subsample": [s_.as_dict() for s_ in self.subsampled_]} if self.subsampled_ else {})}
 
     @classmethod
     def extra_section(cls, r) -> list[str]:
