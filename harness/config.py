@@ -188,7 +188,8 @@ class ScheduleConfig:
     final_lr_fraction: float = 0.1  # cosine and wsd end at this fraction of the peak
     decay_fraction: float = 0.2  # wsd: the share of the run spent decaying (the cooldown)
     # wsd: the cooldown's shape: linear, or 1-sqrt (Hägele et al. 2024's best: the rate falls as
-    # 1 - sqrt(progress), staying high longer and dropping fast at the end).
+    # 1 - sqrt(progress): it drops fastest at the cooldown's start and flattens towards its end; to a
+    # final 0.1 of the peak its mean over the cooldown is 0.40 of the peak, linear's 0.55).
     decay_shape: str = "linear"
     # wsd or constant: budgets of branches, in the unit of the run's own budget (train.tokens,
     # train.flops or train.tokens_per_param), each below it. The run trains its constant-rate trunk

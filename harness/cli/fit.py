@@ -21,6 +21,7 @@ from harness.fit.law import get_law, law_names
 from harness.fit.laws.approach2 import IsoFlopFit
 from harness.fit.loaders import load_any
 from harness.fit.loaders.curvefiles import INTERPOLATIONS, CurveOptions, NamedSchedule
+from harness.fit.lrcurves import check_fit_from
 from harness.fit.points import concat
 from harness.fit.vertex import DEFAULT_FINDER, DEFAULT_WINDOW, VERTEX_FINDERS
 from harness.flops import CONVENTIONS as FLOP_CHOICES
@@ -113,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--fit-curves", default=None, metavar="NAMES",
                    help="fit only these curves (comma-separated names or shell patterns: a file's name, a run id); "
                         "every other curve is predicted point by point (mean and worst error in report.md and fit.json)")
+    g.add_argument("--curve-fit-from", type=float, default=None, metavar="FRACTION",
+                   help="curve laws: fit each shape's points from this fraction of its longest fitted run on (default "
+                        "0.02; 0: from the end of the warmup), as the paper's fits start after a long warmup")
     g.add_argument("--cooldown-budgets", default="", metavar="BUDGETS",
                    help="run records: also say which cooldown ends lowest at these budgets C (comma-separated, in "
                         "--flops-convention), beside each shape's longest fitted length")
@@ -216,6 +220,11 @@ def run(argv: list[str] | None = None) -> int:
         if not all(0 < x < 1 for x in lams):
             raise FitInputError(f"--annealing-lambda {args.annealing_lambda}: each lambda must be in (0, 1)")
         settings["annealing"] = {"lambdas": tuple(lams)}
+    if args.curve_fit_from is not None:
+        for law in ("multipower", "annealing"):
+            settings[law] = {**settings.get(law, {}), "fit_from": check_fit_from("--curve-fit-from", args.curve_fit_from)}
+        if not curve_law:
+            raise FitInputError("--curve-fit-from belongs to the curve laws: add --law multipower or --law annealing")
     if args.annealing_lambda and "annealing" not in (args.law or []):
         raise FitInputError("--annealing-lambda belongs to the annealing law: add --law annealing")
     if (args.fit_schedules or args.predict_runs or args.profiles) and not curve_law:

@@ -62,15 +62,16 @@ def split_curves(points: Points, names: str) -> tuple[Points, list[RunCurve]]:
 
 def curve_predictions(fitter: Any, curves: Sequence[RunCurve]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Each held-out curve of a fitted shape predicted at every point the law would fit (after the
-    warmup, on the whole validation set): relative errors as fractions, their mean over the points
-    (PredE), the worst point (WorstE) and the last point; plus the curves themselves for the plots."""
+    warmup and the law's ``fit_from`` of the shape's longest fitted run, on the whole validation
+    set): relative errors as fractions, their mean over the points (PredE), the worst point
+    (WorstE) and the last point; plus the curves themselves for the plots."""
     fitted = {sf.key: sf for sf in fitter.shapes_.values()}
     rows, arrays = [], {}
     for rc in curves:
         sf = fitted.get(rc.shape_key)
         if sf is None:
             continue
-        keep = (rc.eval_steps > rc.warmup_steps) & rc.eval_full
+        keep = (rc.eval_steps > max(rc.warmup_steps, fitter.fit_from * sf.max_steps)) & rc.eval_full
         if not keep.any():
             continue
         at, y = rc.eval_steps[keep], rc.eval_loss[keep]

@@ -21,6 +21,7 @@ import numpy as np
 
 from harness.budget import uncapped_warmup_steps
 from harness.config import ScheduleConfig
+from harness.errors import FitInputError
 from harness.schedule import lr_factor
 
 
@@ -80,6 +81,19 @@ def learning_rates(schedule: Mapping[str, Any] | ScheduleConfig, steps: int, war
     cfg = schedule_config(schedule)
     return peak_lr * np.fromiter((lr_factor(i, steps, warmup_steps, cfg) for i in range(steps)),
                                  dtype=float, count=steps)
+
+
+# A curve law fits the points after this fraction of each shape's longest fitted run (and after the
+# warmup): see harness.fit.laws.multipower on why.
+FIT_FROM = 0.02
+
+
+def check_fit_from(law: str, fit_from: object) -> float:
+    """A curve law's ``fit_from`` setting (the fraction of each shape's longest fitted run before
+    which points are not fitted), or a one-line FitInputError naming the law."""
+    if isinstance(fit_from, bool) or not isinstance(fit_from, (int, float)) or not 0.0 <= fit_from < 1.0:
+        raise FitInputError(f"{law}: fit_from must be a fraction of the run in [0, 1), got {fit_from!r}")
+    return float(fit_from)
 
 
 def forward_area(eta: np.ndarray) -> np.ndarray:

@@ -40,7 +40,7 @@ import numpy as np
 from harness.errors import FitInputError, InsufficientData
 from harness.fit.curve_report import annealing_shape_lines, curve_plots, shared_lines
 from harness.fit.law import Law, warnings_tail
-from harness.fit.lrcurves import RunCurve, annealing_area, forward_area, learning_rates
+from harness.fit.lrcurves import FIT_FROM, RunCurve, annealing_area, check_fit_from, forward_area, learning_rates
 from harness.fit.points import Points
 from harness.fit.results import LawResult, percentile_ci
 
@@ -171,13 +171,15 @@ class AnnealingLaw(Law):
     bootstrap_cap = 100
 
     def __init__(self, n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0,
-                 lambdas: tuple[float, ...] = LAMBDA_GRID, fit_warmup: bool = False) -> None:
+                 lambdas: tuple[float, ...] = LAMBDA_GRID, fit_warmup: bool = False, fit_from: float = FIT_FROM) -> None:
         super().__init__(n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed)
         self.lambdas = lambdas
         self.fit_warmup = fit_warmup
+        self.fit_from = fit_from
 
     # -- fitting -----------------------------------------------------------------------------
     def _fit(self, points: Points) -> None:
+        check_fit_from(self.name, self.fit_from)
         curves = points.run_curves
         if not curves:
             raise FitInputError(f"annealing: {points.source or 'the input'} holds no loss curves with their "
@@ -203,9 +205,10 @@ class AnnealingLaw(Law):
         eta_ref = max(rc.peak_lr for rc in runs)
         s1, sub, y, idx = [], [], [], []
         s2: dict[float, list[np.ndarray]] = {lam: [] for lam in self.lambdas}
+        from_step = self.fit_from * max(rc.steps for rc in runs)
         for j, rc in enumerate(runs):
             eta = rc.eta() / eta_ref
-            keep = rc.eval_steps > (0 if self.fit_warmup else rc.warmup_steps)
+            keep = rc.eval_steps > max(0 if self.fit_warmup else rc.warmup_steps, from_step)
             keep |= rc.eval_steps == rc.steps  # the final point is what a prediction is of
             at = rc.eval_steps[keep]
             s1.append(forward_area(eta)[at])
@@ -297,7 +300,7 @@ class AnnealingLaw(Law):
         self.warnings_ += list(dict.fromkeys(notes))
         self.n_points_ = sum(sf.n_points for sf in self.shapes_.values())
         boots = [sf.boot for sf in self.shapes_.values() if sf.boot is not None]
-        self.details_ = {"shapes": shapes, "lambda_grid": list(self.lambdas),
+        self.details_ = {"shapes": shapes, "lambda_grid": list(self.lambdas), "fit_from": self.fit_from,
                          "n_bootstrap": int(min(np.sum(np.all(np.isfinite(b), axis=1)) for b in boots)) if boots else 0,
                          "rows": "every post-warmup validation point of every curve, and each run's final one"}
         self.objective_ = float(sum(sf.rmse ** 2 * sf.n_points for sf in self.shapes_.values()))

@@ -23,6 +23,12 @@ Conventions, and why:
   screened on a grid of (alpha, beta, gamma, C) with (L0, A, B) solved by least squares at each
   (the law is linear in them); the best few are polished by scipy's trust-region least squares on
   the Huber loss, with the exact Jacobian.
+- Early points (``fit_from``): the paper's warmup is 9% of its runs, so its fits start where the
+  loss has left its fast initial fall. After a warmup of a few steps, as in this harness's sweeps,
+  the first evaluations sit on that fall, which the power law in S1 does not describe, and with
+  a couple of hundred evaluations a run they pull the whole fit. Points before 2% of the shape's
+  longest fitted run are left out of the fit (predictions are still scored on every point after
+  the warmup); results/synthetic_curves_wsd_cpu measures the effect.
 - Memory: LD needs, for every fitted point, a sum over every earlier change of rate (points x
   changes); it is evaluated in blocks of rows so that no array exceeds ``BLOCK`` entries.
 - Bootstrap (at most 50 resamples): curves resampled within each shape when it has 3 or more, else
@@ -40,7 +46,7 @@ import numpy as np
 from harness.errors import FitInputError, InsufficientData
 from harness.fit.curve_report import curve_plots, multipower_shape_lines, shared_lines
 from harness.fit.law import Law, warnings_tail
-from harness.fit.lrcurves import RunCurve, learning_rates
+from harness.fit.lrcurves import FIT_FROM, RunCurve, check_fit_from, learning_rates
 from harness.fit.points import Points
 from harness.fit.results import LawResult, percentile_ci
 
@@ -258,10 +264,11 @@ class MultiPowerLaw(Law):
     bootstrap_cap = 50
 
     def __init__(self, n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0, huber_delta: float = HUBER_DELTA,
-                 fit_warmup: bool = False) -> None:
+                 fit_warmup: bool = False, fit_from: float = FIT_FROM) -> None:
         super().__init__(n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed)
         self.huber_delta = huber_delta
         self.fit_warmup = fit_warmup
+        self.fit_from = fit_from
 
     @classmethod
     def published(cls) -> dict[str, tuple[str, dict[str, float]]]:
@@ -271,6 +278,7 @@ class MultiPowerLaw(Law):
     def _fit(self, points: Points) -> None:
         if not self.huber_delta > 0:
             raise FitInputError(f"multipower: huber_delta must be positive, got {self.huber_delta}")
+        check_fit_from(self.name, self.fit_from)
         curves = points.run_curves
         if not curves:
             raise FitInputError(f"multipower: {points.source or 'the input'} holds no loss curves with their "
@@ -290,16 +298,17 @@ class MultiPowerLaw(Law):
             raise InsufficientData("multipower: no shape has enough curve points after its warmup to fit 7 parameters")
         self._publish()
 
-    def fitted_points(self, rc: RunCurve) -> np.ndarray:
-        """The mask of a curve's evaluations the law is fitted on (and predicts): after the warmup,
-        on the whole validation set."""
-        keep = rc.eval_steps > (0 if self.fit_warmup else rc.warmup_steps)
+    def fitted_points(self, rc: RunCurve, from_step: float = 0.0) -> np.ndarray:
+        """The mask of a curve's evaluations the law is fitted on: after the warmup and ``from_step``
+        (``fit_from`` of the shape's longest run), on the whole validation set."""
+        keep = rc.eval_steps > max(0 if self.fit_warmup else rc.warmup_steps, from_step)
         return keep & rc.eval_full
 
     def _rows(self, runs: list[RunCurve], eta_ref: float) -> list[CurveRows]:
+        from_step = self.fit_from * max(rc.steps for rc in runs)
         out = []
         for rc in runs:
-            keep = self.fitted_points(rc)
+            keep = self.fitted_points(rc, from_step)
             if keep.any():
                 out.append(curve_rows(rc.eta() / eta_ref, rc.eval_steps[keep], rc.eval_loss[keep]))
         return out
@@ -310,7 +319,8 @@ class MultiPowerLaw(Law):
         rows = self._rows(runs, eta_ref)
         n_pts = sum(len(r.at) for r in rows)
         if n_pts <= len(PARAMS):
-            self.warnings_.append(f"UNDER-DETERMINED: shape {label}: {n_pts} curve point(s) after the warmup for "
+            self.warnings_.append(f"UNDER-DETERMINED: shape {label}: {n_pts} curve point(s) after the warmup (and "
+                                  f"{self.fit_from:.0%} of its longest run) for "
                                   f"{len(PARAMS)} parameters; not fitted")
             return None
         w = np.ones(n_pts)
@@ -388,9 +398,10 @@ class MultiPowerLaw(Law):
         self.warnings_ += list(dict.fromkeys(notes))
         self.n_points_ = sum(sf.n_points for sf in self.shapes_.values())
         boots = [sf.boot for sf in self.shapes_.values() if sf.boot is not None]
-        self.details_ = {"shapes": shapes, "huber_delta": self.huber_delta,
+        self.details_ = {"shapes": shapes, "huber_delta": self.huber_delta, "fit_from": self.fit_from,
                          "n_bootstrap": int(min(np.sum(np.all(np.isfinite(b), axis=1)) for b in boots)) if boots else 0,
-                         "rows": "every post-warmup evaluation of every curve on the whole validation set",
+                         "rows": (f"every evaluation of every curve on the whole validation set after the warmup and "
+                                  f"{self.fit_from:.0%} of its shape's longest fitted run"),
                          "units": "parameters in the curves' own learning-rate units (as the paper's)"}
         self.objective_ = float(sum(sf.huber for sf in self.shapes_.values()))
 

@@ -206,3 +206,24 @@ def test_a_fixed_lambda_is_a_setting_of_the_law_and_of_the_cli(tmp_path: Path, c
     assert main([str(fit_dir), "--law", "annealing", "--annealing-lambda", "1.5", "--json", str(tmp_path / "g.json")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--annealing-lambda 1.5" in err
+
+
+def test_fit_from_leaves_out_early_points_and_the_cli_passes_it(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    runs = [synthetic_run("const", CONSTANT, 2000), synthetic_run("wsd", WSD, 2000)]
+    every = AnnealingLaw(fit_from=0.0).fit(points_of(runs)).shape("L2d48").n_points
+    late = AnnealingLaw(fit_from=0.5).fit(points_of(runs))
+    assert late.details_["fit_from"] == 0.5
+    # Only points past step 1,000 (each run's final point is kept by both).
+    kept = sum(int(np.sum(rc.eval_steps > 1000)) for rc in points_of(runs).run_curves)
+    assert late.shape("L2d48").n_points == kept < every
+    fit_dir = tmp_path / "wsd"
+    write_record(fit_dir, "c1", CONSTANT, 2000)
+    write_record(fit_dir, "w1", WSD, 2000)
+    capsys.readouterr()
+    assert main([str(fit_dir), "--law", "annealing", "--curve-fit-from", "1.5", "--json", str(tmp_path / "g.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--curve-fit-from: fit_from must be a fraction" in err
+    assert main([str(fit_dir), "--curve-fit-from", "0.1", "--json", str(tmp_path / "h.json")]) == 2
+    assert "--curve-fit-from belongs to the curve laws" in capsys.readouterr().err
+    assert not (tmp_path / "g.json").exists() and not (tmp_path / "h.json").exists()

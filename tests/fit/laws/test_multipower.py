@@ -13,6 +13,7 @@ import pytest
 
 from harness.cli.fit import main
 from harness.config import ScheduleConfig
+from harness.errors import FitInputError
 from harness.fit.laws.multipower import LUO_CONSTANTS, MultiPowerLaw, ShapeFit, fit_units, multipower_loss
 from harness.fit.lrcurves import RunCurve, learning_rates
 from harness.fit.points import Points
@@ -145,3 +146,42 @@ def test_recovers_a_noiseless_curve_law(tmp_path: Path) -> None:
     at = np.arange(100, 3001, 100)
     pred = law.predict_rates("m", eta, at)
     assert np.max(np.abs(pred / multipower_loss(TRUE, eta, at) - 1)) < 1e-3
+
+
+def three_runs(early_factor: float = 1.0) -> Points:
+    """Cosine, constant and WSD curves of the true law to 1,500 steps, evaluated every 50; the points
+    before step 150 multiplied by ``early_factor`` (a fast initial fall the law does not describe)."""
+    runs = []
+    for name, eta in (("cos", schedule_rates("cosine", 1500)), ("const", schedule_rates("constant", 1500)),
+                      ("wsd", schedule_rates("wsd", 1500, decay_fraction=0.3))):
+        at = np.arange(50, 1501, 50)
+        loss = multipower_loss(TRUE, eta, at) * np.where(at < 150, early_factor, 1.0)
+        runs.append(RunCurve(run_id=name, shape_key="m", shape_label="m", n=math.nan, data_key="", steps=1500,
+                             warmup_steps=WARM, peak_lr=PEAK, schedule={"name": "logged"}, tokens_per_step=math.nan,
+                             flops_per_token=math.nan, eval_steps=at, eval_loss=loss,
+                             eval_full=np.ones(len(at), dtype=bool), final_loss=0.0, name=name, rates=eta))
+    pts = Points(n=np.full(3, np.nan), d=np.full(3, np.nan), c=np.full(3, np.nan), loss=np.ones(3),
+                 labels=[r.run_id for r in runs])
+    pts.run_curves = runs
+    return pts
+
+
+def test_points_before_fit_from_are_not_fitted() -> None:
+    pts = three_runs(early_factor=1.3)
+    eta = schedule_rates("wsd", 3000, decay_fraction=0.2, decay_shape="1-sqrt")
+    at = np.arange(300, 3001, 100)
+    truth = multipower_loss(TRUE, eta, at)
+    # 10% of 1,500 steps: the fit starts at step 150, past the corrupted points (steps 50 and 100).
+    clean = MultiPowerLaw(fit_from=0.1).fit(pts)
+    assert clean.shape("m").n_points == 3 * 27 and clean.details_["fit_from"] == 0.1
+    assert np.max(np.abs(clean.predict_rates("m", eta, at) / truth - 1)) < 1e-3
+    # From the warmup's end, the same law is pulled off by the six corrupted points.
+    pulled = MultiPowerLaw(fit_from=0.0).fit(pts)
+    assert pulled.shape("m").n_points == 3 * 30
+    assert np.max(np.abs(pulled.predict_rates("m", eta, at) / truth - 1)) > 3e-3
+
+
+@pytest.mark.parametrize("bad", [1.0, -0.1, True, "0.1"])
+def test_fit_from_is_a_fraction(bad: object) -> None:
+    with pytest.raises(FitInputError, match="multipower: fit_from must be a fraction of the run in"):
+        MultiPowerLaw(fit_from=bad).fit(three_runs())
