@@ -47,6 +47,8 @@ class Study:
     def source(self) -> Path:
         return RESULTS / (self.runs or self.name)
 
+# The run ids of synthetic_curves_wsd_cpu's five trunks (the runs whose cooldown branches are the others).
+CURVE_TRUNKS = ("d5a81a7798c670a3", "4d8aba1d0686bd5e", "05f805c25158bb4d", "20e7928047eb4ef5", "baa68219bd98014b")
 
 STUDIES = (
     Study("demo", ("--bootstrap", "100", "--holdout", "3")),
@@ -73,6 +75,21 @@ STUDIES = (
           ("--law", "multipower", "--law", "annealing", "--fit-schedules", "constant,wsd", "--predict-runs",
            "results/synthetic_isoflop_cpu", "--profiles", "1e12,2e12,5e12,1e13,3e13", "--bootstrap", "100"),
           runs="synthetic_isoflop_wsd_cpu", compare_global=False),
+    # The same shapes with 200 evaluations a run (issue 21): the curve laws on every wsd curve, on the
+    # trunks alone, and without fit_from (see that study's README).
+    Study("synthetic_curves_wsd_cpu", ("--bootstrap", "200", "--holdout", "5")),
+    Study("synthetic_curves_wsd_cpu/curve_laws",
+          ("--law", "multipower", "--law", "annealing", "--predict-runs", "results/synthetic_isoflop_cpu",
+           "--profiles", "1e12,2e12,5e12,1e13,3e13", "--cooldown-budgets", "2e12", "--bootstrap", "50"),
+          runs="synthetic_curves_wsd_cpu", compare_global=False),
+    Study("synthetic_curves_wsd_cpu/trunks",
+          ("--law", "multipower", "--law", "annealing", "--fit-curves", ",".join(CURVE_TRUNKS), "--predict-runs",
+           "results/synthetic_isoflop_cpu", "--profiles", "1e12,2e12,5e12,1e13,3e13", "--bootstrap", "50"),
+          runs="synthetic_curves_wsd_cpu", compare_global=False),
+    Study("synthetic_curves_wsd_cpu/curve_laws_fit_from_0",
+          ("--law", "multipower", "--law", "annealing", "--curve-fit-from", "0", "--predict-runs",
+           "results/synthetic_isoflop_cpu", "--bootstrap", "0"),
+          runs="synthetic_curves_wsd_cpu", compare_global=False),
 )
 
 
