@@ -37,11 +37,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from harness.errors import FitInputError, InsufficientData
-from harness.fit.curve_report import annealing_shape_lines, curve_plots, shared_lines
-from harness.fit.law import Law, warnings_tail
-from harness.fit.lrcurves import FIT_FROM, RunCurve, annealing_area, check_fit_from, forward_area, learning_rates
-from harness.fit.points import Points
+from harness.fit.curve_law import CurveLaw
+from harness.fit.curve_report import annealing_shape_lines, shared_lines
+from harness.fit.law import warnings_tail
+from harness.fit.lrcurves import FIT_FROM, RunCurve, annealing_area, forward_area, learning_rates
 from harness.fit.results import LawResult, percentile_ci
 
 ALPHA_BOUNDS = (0.02, 3.0)
@@ -154,18 +153,12 @@ def _coef_dict(coef: np.ndarray, has_c: bool, has_delta: bool) -> dict[str, floa
     return out
 
 
-class AnnealingLaw(Law):
+class AnnealingLaw(CurveLaw):
     """``AnnealingLaw().fit(points)`` on a sweep's points (``load_sweep`` fills their run curves),
     then ``predict_final(shape, schedule, steps, warmup_steps, peak_lr)``."""
 
     name = "annealing"
     title = "Loss curve with LR annealing (Tissue et al. 2024): L(s) = L0 + A·S1^(−α) − C·S2, per shape"
-    can_predict = False  # it predicts a schedule's curve, not a loss at (N, D): see predict_final
-    can_allocate = False
-    fits_curves = True
-    min_points = 1
-    n_params = 0
-    vary = ()
     order = 60
     # Each resample refits alpha and lambda (about 0.2 s a shape here): 100 keeps a 5-shape sweep near a minute.
     bootstrap_cap = 100
@@ -178,34 +171,11 @@ class AnnealingLaw(Law):
         self.fit_from = fit_from
 
     # -- fitting -----------------------------------------------------------------------------
-    def _fit(self, points: Points) -> None:
-        check_fit_from(self.name, self.fit_from)
-        curves = points.run_curves
-        if not curves:
-            raise FitInputError(f"annealing: {points.source or 'the input'} holds no loss curves with their "
-                                "schedules (the law reads run records: a sweep folder with runs/*.json whose "
-                                "curves have validation points)")
-        if len(curves) < len(points):
-            self.warnings_.append(f"{len(points) - len(curves)} run(s) have no usable curve and are not fitted")
-        self.run_curves_ = list(curves)
-        by_shape: dict[str, list[RunCurve]] = {}
-        for rc in curves:
-            by_shape.setdefault(rc.shape_key, []).append(rc)
-        self.shapes_: dict[str, ShapeFit] = {}
-        rng = np.random.default_rng(self.seed)
-        for key, runs in sorted(by_shape.items(), key=lambda kv: kv[1][0].n):
-            sf = self._fit_shape(key, runs, rng)
-            if sf is not None:
-                self.shapes_[key] = sf
-        if not self.shapes_:
-            raise InsufficientData("annealing: no shape has a curve point after its warmup to fit")
-        self._publish()
-
     def _shape_data(self, runs: list[RunCurve]) -> ShapeData:
         eta_ref = max(rc.peak_lr for rc in runs)
         s1, sub, y, idx = [], [], [], []
         s2: dict[float, list[np.ndarray]] = {lam: [] for lam in self.lambdas}
-        from_step = self.fit_from * max(rc.steps for rc in runs)
+        from_step = self.from_step(runs)
         for j, rc in enumerate(runs):
             eta = rc.eta() / eta_ref
             keep = rc.eval_steps > max(0 if self.fit_warmup else rc.warmup_steps, from_step)
@@ -265,20 +235,10 @@ class AnnealingLaw(Law):
 
     def _bootstrap(self, d: ShapeData, lams: tuple[float, ...], has_c: bool, has_delta: bool,
                    rng: np.random.Generator, sf: ShapeFit) -> np.ndarray:
-        n_runs = len(d.runs)
-        by_runs = n_runs >= 3
-        if not by_runs:
-            sf.notes.append("bootstrap over curve points (fewer than 3 curves): the intervals understate the "
-                            "run-to-run uncertainty")
         out = np.full((self.n_boot_run, 5), np.nan)
-        for b in range(self.n_boot_run):
-            if by_runs:
-                w = rng.multinomial(n_runs, np.full(n_runs, 1.0 / n_runs)).astype(float)[d.run_index]
-            else:
-                k = len(d.loss)
-                w = rng.multinomial(k, np.full(k, 1.0 / k)).astype(float)
-            if np.count_nonzero(w) <= 3:
-                continue
+        # Every run keeps its final point, so each has a size; its points are contiguous in run order.
+        sizes = np.bincount(d.run_index, minlength=len(d.runs))
+        for b, w in self.curve_resamples(rng, sizes, 3, sf.notes):
             sol = _best(d, w, lams, has_c, has_delta)  # refined: a grid alpha would quantise the interval
             out[b] = (sol.coef["L0"], sol.coef["A"], sol.alpha, sol.coef["C"], sol.lam)
         return out
@@ -286,7 +246,6 @@ class AnnealingLaw(Law):
     def _publish(self) -> None:
         self.params_, self.ci_ = {}, {}
         shapes = []
-        notes = []
         for sf in self.shapes_.values():
             vals = {"L0": sf.L0, "A": sf.A, "alpha": sf.alpha, "C": sf.C, "lambda": sf.lam}
             for j, name in enumerate(SHAPE_PARAMS):
@@ -296,24 +255,14 @@ class AnnealingLaw(Law):
             shapes.append({"label": sf.label, "shape": sf.key, "n": sf.n, "eta_ref": sf.eta_ref, "delta": sf.delta,
                            "rmse": sf.rmse, "n_points": sf.n_points, "runs": sf.run_ids, "max_steps": sf.max_steps,
                            "has_annealing": sf.has_annealing})
-            notes += [f"shape {sf.label}: {n}" for n in sf.notes]
-        self.warnings_ += list(dict.fromkeys(notes))
+        self.warnings_ += self.shape_notes()
         self.n_points_ = sum(sf.n_points for sf in self.shapes_.values())
-        boots = [sf.boot for sf in self.shapes_.values() if sf.boot is not None]
         self.details_ = {"shapes": shapes, "lambda_grid": list(self.lambdas), "fit_from": self.fit_from,
-                         "n_bootstrap": int(min(np.sum(np.all(np.isfinite(b), axis=1)) for b in boots)) if boots else 0,
+                         "n_bootstrap": self.n_resamples(),
                          "rows": "every post-warmup validation point of every curve, and each run's final one"}
         self.objective_ = float(sum(sf.rmse ** 2 * sf.n_points for sf in self.shapes_.values()))
 
     # -- prediction --------------------------------------------------------------------------
-    def shape(self, shape: str) -> ShapeFit:
-        """A fitted shape by its key (canonical shape JSON) or label (d48L2)."""
-        for sf in self.shapes_.values():
-            if shape in (sf.key, sf.label):
-                return sf
-        raise FitInputError(f"annealing: shape {shape} was not fitted (fitted: "
-                            f"{', '.join(sf.label for sf in self.shapes_.values())})")
-
     def areas(self, sf: ShapeFit, schedule: Mapping[str, Any] | Any, steps: int, warmup_steps: int,
               peak_lr: float, lam: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(S1, S2) at s = 0 .. steps, in the shape's units (rates divided by its eta_ref)."""
@@ -326,10 +275,7 @@ class AnnealingLaw(Law):
         """The whole set's loss after each update count in ``at`` of a run of this shape with per-step
         rates ``eta`` (a curve read from a file, or any schedule)."""
         sf = self.shape(shape)
-        at = np.asarray(at, dtype=int)
-        if len(at) and (at.min() < 1 or at.max() > len(eta)):
-            raise FitInputError(f"annealing: points at {at.min()}..{at.max()} updates lie outside the "
-                                f"{len(eta)} rates given")
+        at = self.check_at(at, len(eta))
         e = np.asarray(eta, dtype=float) / sf.eta_ref
         warm = int(np.argmax(e >= e.max() * (1 - 1e-9))) if len(e) else 0
         s2 = annealing_area(e, warm, sf.lam) if math.isfinite(sf.lam) else np.zeros(len(e) + 1)
@@ -343,14 +289,6 @@ class AnnealingLaw(Law):
         at = np.arange(1, steps + 1) if at is None else np.asarray(at, dtype=int)
         return sf.loss_at(s1[at], s2[at])
 
-    def predict_final(self, shape: str, schedule: Mapping[str, Any] | Any, steps: int, warmup_steps: int,
-                      peak_lr: float) -> float:
-        """The final loss of a run of this shape with this schedule (a ScheduleConfig or a record's
-        schedule dict), length in steps, warmup in steps and peak learning rate."""
-        if steps < 1:
-            raise FitInputError(f"annealing: a run needs at least one step, got {steps}")
-        return float(self.predict_curve(shape, schedule, steps, warmup_steps, peak_lr, np.array([steps]))[0])
-
     def predict_final_interval(self, shape: str, schedule: Mapping[str, Any] | Any, steps: int, warmup_steps: int,
                                peak_lr: float) -> tuple[float, float]:
         """Percentile band of ``predict_final`` over the bootstrap fits (NaN without bootstrap)."""
@@ -363,9 +301,7 @@ class AnnealingLaw(Law):
         eta = learning_rates(schedule, steps, warmup_steps, peak_lr) / sf.eta_ref
         s1 = forward_area(eta)[steps]
         s2_by = {lam: annealing_area(eta, warmup_steps, lam)[steps] for lam in set(ok[:, 4]) if math.isfinite(lam)}
-        sims = np.array([sf.loss_at(np.array([s1]), np.array([s2_by.get(t[4], 0.0)]), t)[0] for t in ok])
-        q = (1 - self.ci_level) / 2
-        return float(np.quantile(sims, q)), float(np.quantile(sims, 1 - q))
+        return self.band(np.array([sf.loss_at(np.array([s1]), np.array([s2_by.get(t[4], 0.0)]), t)[0] for t in ok]))
 
     # -- output --------------------------------------------------------------------------------
     @classmethod
@@ -377,15 +313,8 @@ class AnnealingLaw(Law):
             parts.append(f"{lab} α {r.params.get('alpha[' + lab + ']', math.nan):.3g}, "
                          f"L0 {r.params.get('L0[' + lab + ']', math.nan):.3g}, rmse {s['rmse']:.2g}")
         line = f"annealing: {len(shapes)} shape(s) fitted on {r.n_points} curve points: " + "; ".join(parts)
-        pr = r.details.get("predict_runs")
-        if pr and pr.get("runs"):
-            line += (f"; final loss of {len(pr['runs'])} runs of {pr['source']} predicted to within mean |err| "
-                     f"{100 * pr['mean_abs_rel_error']:.2f}%, max {100 * pr['max_abs_rel_error']:.2f}%")
-        return line + warnings_tail(r)
+        return line + cls.predict_runs_tail(r) + warnings_tail(r)
 
     @classmethod
     def extra_section(cls, r: LawResult) -> list[str]:
         return annealing_shape_lines(r) + shared_lines(r)
-
-    def plots(self, report: Any, out_dir: Any, tag: str = "") -> dict[str, str]:
-        return curve_plots(self, report, out_dir, tag)

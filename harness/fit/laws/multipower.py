@@ -44,9 +44,10 @@ from typing import Any, Mapping
 import numpy as np
 
 from harness.errors import FitInputError, InsufficientData
-from harness.fit.curve_report import curve_plots, multipower_shape_lines, shared_lines
-from harness.fit.law import Law, warnings_tail
-from harness.fit.lrcurves import FIT_FROM, RunCurve, check_fit_from, learning_rates
+from harness.fit.curve_law import CurveLaw
+from harness.fit.curve_report import multipower_shape_lines, shared_lines
+from harness.fit.law import warnings_tail
+from harness.fit.lrcurves import FIT_FROM, RunCurve, learning_rates
 from harness.fit.points import Points
 from harness.fit.results import LawResult, percentile_ci
 
@@ -246,19 +247,13 @@ def _polish(v0: np.ndarray, rows: list[CurveRows], w: np.ndarray, delta: float) 
     return res.x, _huber(_residuals(res.x, rows, w), delta), bool(res.success)
 
 
-class MultiPowerLaw(Law):
+class MultiPowerLaw(CurveLaw):
     """``MultiPowerLaw().fit(points)`` on points with loss curves (run records, or curve CSVs), then
     ``predict_final(shape, schedule, steps, warmup_steps, peak_lr)`` or ``predict_rates(shape, eta, at)``."""
 
     name = "multipower"
     title = ("Multi-power law of the loss curve (Luo et al. 2025): L = L0 + A·(S1+S_W)^(−α) − B·Σ(η_{k−1}−η_k)·"
              "G(η_k^(−γ)·S_k), G(x) = 1 − (Cx+1)^(−β), per shape")
-    can_predict = False  # it predicts a schedule's curve, not a loss at (N, D): see predict_final
-    can_allocate = False
-    fits_curves = True
-    min_points = 1
-    n_params = 0
-    vary = ()
     order = 61
     # Each resample polishes the 7 parameters again (seconds on long curves).
     bootstrap_cap = 50
@@ -278,25 +273,7 @@ class MultiPowerLaw(Law):
     def _fit(self, points: Points) -> None:
         if not self.huber_delta > 0:
             raise FitInputError(f"multipower: huber_delta must be positive, got {self.huber_delta}")
-        check_fit_from(self.name, self.fit_from)
-        curves = points.run_curves
-        if not curves:
-            raise FitInputError(f"multipower: {points.source or 'the input'} holds no loss curves with their "
-                                "learning rates (run records with curves, or curve CSVs of step, lr, loss)")
-        self.run_curves_ = list(curves)
-        by_shape: dict[str, list[RunCurve]] = {}
-        for rc in curves:
-            by_shape.setdefault(rc.shape_key, []).append(rc)
-        self.shapes_: dict[str, ShapeFit] = {}
-        rng = np.random.default_rng(self.seed)
-        for key, runs in sorted(by_shape.items(), key=lambda kv: (kv[1][0].n if math.isfinite(kv[1][0].n) else 0,
-                                                                   kv[0])):
-            sf = self._fit_shape(key, runs, rng)
-            if sf is not None:
-                self.shapes_[key] = sf
-        if not self.shapes_:
-            raise InsufficientData("multipower: no shape has enough curve points after its warmup to fit 7 parameters")
-        self._publish()
+        super()._fit(points)
 
     def fitted_points(self, rc: RunCurve, from_step: float = 0.0) -> np.ndarray:
         """The mask of a curve's evaluations the law is fitted on: after the warmup and ``from_step``
@@ -305,7 +282,7 @@ class MultiPowerLaw(Law):
         return keep & rc.eval_full
 
     def _rows(self, runs: list[RunCurve], eta_ref: float) -> list[CurveRows]:
-        from_step = self.fit_from * max(rc.steps for rc in runs)
+        from_step = self.from_step(runs)
         out = []
         for rc in runs:
             keep = self.fitted_points(rc, from_step)
@@ -360,27 +337,14 @@ class MultiPowerLaw(Law):
                                       "not pin it")
 
     def _bootstrap(self, rows: list[CurveRows], rng: np.random.Generator, sf: ShapeFit) -> np.ndarray:
-        by_curves = len(rows) >= 3
-        if not by_curves:
-            sf.notes.append("bootstrap over curve points (fewer than 3 curves): the intervals understate the "
-                            "run-to-run uncertainty")
-        sizes = [len(r.at) for r in rows]
         out = np.full((self.n_boot_run, len(PARAMS)), np.nan)
-        for b in range(self.n_boot_run):
-            if by_curves:
-                counts = rng.multinomial(len(rows), np.full(len(rows), 1.0 / len(rows))).astype(float)
-                w = np.repeat(counts, sizes)
-            else:
-                k = sum(sizes)
-                w = rng.multinomial(k, np.full(k, 1.0 / k)).astype(float)
-            if np.count_nonzero(w) <= len(PARAMS):
-                continue
+        for b, w in self.curve_resamples(rng, [len(r.at) for r in rows], len(PARAMS), sf.notes):
             out[b] = _polish(sf.v, rows, w, self.huber_delta)[0]
         return out
 
     def _publish(self) -> None:
         self.params_, self.ci_ = {}, {}
-        shapes, notes = [], []
+        shapes = []
         for sf in self.shapes_.values():
             pub = sf.published()
             boots = None
@@ -394,49 +358,23 @@ class MultiPowerLaw(Law):
             shapes.append({"label": sf.label, "shape": sf.key, "n": sf.n, "eta_ref": sf.eta_ref,
                            "rmse_rel": sf.rmse_rel, "huber": sf.huber, "n_points": sf.n_points, "runs": sf.run_ids,
                            "max_steps": sf.max_steps})
-            notes += [f"shape {sf.label}: {n}" for n in sf.notes]
-        self.warnings_ += list(dict.fromkeys(notes))
+        self.warnings_ += self.shape_notes()
         self.n_points_ = sum(sf.n_points for sf in self.shapes_.values())
-        boots = [sf.boot for sf in self.shapes_.values() if sf.boot is not None]
         self.details_ = {"shapes": shapes, "huber_delta": self.huber_delta, "fit_from": self.fit_from,
-                         "n_bootstrap": int(min(np.sum(np.all(np.isfinite(b), axis=1)) for b in boots)) if boots else 0,
+                         "n_bootstrap": self.n_resamples(),
                          "rows": (f"every evaluation of every curve on the whole validation set after the warmup and "
                                   f"{self.fit_from:.0%} of its shape's longest fitted run"),
                          "units": "parameters in the curves' own learning-rate units (as the paper's)"}
         self.objective_ = float(sum(sf.huber for sf in self.shapes_.values()))
 
     # -- prediction --------------------------------------------------------------------------
-    def shape(self, shape: str) -> ShapeFit:
-        """A fitted shape by its key (canonical shape JSON, or a curve file's model name) or label."""
-        for sf in self.shapes_.values():
-            if shape in (sf.key, sf.label):
-                return sf
-        raise FitInputError(f"multipower: shape {shape} was not fitted (fitted: "
-                            f"{', '.join(sf.label for sf in self.shapes_.values())})")
-
     def predict_rates(self, shape: str, eta: np.ndarray, at: np.ndarray, v: np.ndarray | None = None) -> np.ndarray:
-        """The loss after each update count in ``at`` of a run of this shape with per-step rates ``eta``."""
+        """The loss after each update count in ``at`` of a run of this shape with per-step rates ``eta``
+        (at the fitted parameters, or at ``v``: a resample's, in the fit's units)."""
         sf = self.shape(shape)
-        at = np.asarray(at, dtype=int)
-        if len(at) and (at.min() < 1 or at.max() > len(eta)):
-            raise FitInputError(f"multipower: points at {at.min()}..{at.max()} updates lie outside the "
-                                f"{len(eta)} rates given")
+        at = self.check_at(at, len(eta))
         rows = curve_rows(np.asarray(eta, dtype=float) / sf.eta_ref, at, np.ones(len(at)))
         return predict_rows(sf.v if v is None else v, rows)[0]
-
-    def predict_curve(self, shape: str, schedule: Mapping[str, Any] | Any, steps: int, warmup_steps: int,
-                      peak_lr: float, at: np.ndarray | None = None) -> np.ndarray:
-        """Predicted loss after each step count in ``at`` (default 1 .. steps) of a run with this schedule."""
-        eta = learning_rates(schedule, steps, warmup_steps, peak_lr)
-        return self.predict_rates(shape, eta, np.arange(1, steps + 1) if at is None else at)
-
-    def predict_final(self, shape: str, schedule: Mapping[str, Any] | Any, steps: int, warmup_steps: int,
-                      peak_lr: float) -> float:
-        """The final loss of a run of this shape with this schedule (a ScheduleConfig or a record's
-        schedule dict), length in steps, warmup in steps and peak learning rate."""
-        if steps < 1:
-            raise FitInputError(f"multipower: a run needs at least one step, got {steps}")
-        return float(self.predict_curve(shape, schedule, steps, warmup_steps, peak_lr, np.array([steps]))[0])
 
     def predict_final_interval(self, shape: str, schedule: Mapping[str, Any] | Any, steps: int, warmup_steps: int,
                                peak_lr: float) -> tuple[float, float]:
@@ -448,9 +386,7 @@ class MultiPowerLaw(Law):
         if not len(ok):
             return math.nan, math.nan
         eta = learning_rates(schedule, steps, warmup_steps, peak_lr)
-        sims = np.array([self.predict_rates(shape, eta, np.array([steps]), v)[0] for v in ok])
-        q = (1 - self.ci_level) / 2
-        return float(np.quantile(sims, q)), float(np.quantile(sims, 1 - q))
+        return self.band(np.array([self.predict_rates(shape, eta, np.array([steps]), v)[0] for v in ok]))
 
     # -- output --------------------------------------------------------------------------------
     @classmethod
@@ -461,15 +397,8 @@ class MultiPowerLaw(Law):
             parts.append(f"{lab} α {r.params.get('alpha[' + lab + ']', math.nan):.3g}, "
                          f"L0 {r.params.get('L0[' + lab + ']', math.nan):.4g}, rms {100 * s['rmse_rel']:.2f}%")
         line = f"multipower: {len(parts)} shape(s) fitted on {r.n_points} curve points: " + "; ".join(parts)
-        pr = r.details.get("predict_runs")
-        if pr and pr.get("runs"):
-            line += (f"; final loss of {len(pr['runs'])} runs of {pr['source']} predicted to within mean |err| "
-                     f"{100 * pr['mean_abs_rel_error']:.2f}%, max {100 * pr['max_abs_rel_error']:.2f}%")
-        return line + warnings_tail(r)
+        return line + cls.predict_runs_tail(r) + warnings_tail(r)
 
     @classmethod
     def extra_section(cls, r: LawResult) -> list[str]:
         return multipower_shape_lines(r, LUO_CONSTANTS, LUO_SOURCE) + shared_lines(r)
-
-    def plots(self, report: Any, out_dir: Any, tag: str = "") -> dict[str, str]:
-        return curve_plots(self, report, out_dir, tag)
