@@ -789,6 +789,10 @@ def sc_checkpoint_write(ctx: Ctx) -> None:
         ctx.check("lifted: nothing left to do", ALREADY.search(again.text()) is not None)
     ctx.check("no checkpoint or temporary file left behind", not ctx.ckpts("cw") and not _tmp_files(ckdir),
               ", ".join(f.name for f in ctx.ckpts("cw") + _tmp_files(ckdir)))
+    # The record names the harness's commit; reading it must not write into the checkout (a git
+    # status under the limit used to leave .git/index.lock behind, blocking every git command).
+    lock = ROOT / ".git" / "index.lock"
+    ctx.check("the checkout's git index is not left locked", not lock.exists(), str(lock))
     ctx.count({f"tokens={LONG}": tokens_is(LONG)}, ["cw"])
 
 

@@ -102,9 +102,13 @@ def main() -> None:
         print(planner.__doc__)
         return
     try:
-        planner.plan(sys.argv[1:])
+        runs = planner.plan(sys.argv[1:])
     except SweepError as e:
         print(f"harness-plan: {e}", file=sys.stderr)
+        sys.exit(2)
+    bad = [r for r in runs if r.error]
+    if bad:  # the plan is printed, but `harness-plan ... && harness-train -m ...` must stop here
+        print(f"harness-plan: {len(bad)} of {len(runs)} run(s) cannot run: {bad[0].error}", file=sys.stderr)
         sys.exit(2)
 
 

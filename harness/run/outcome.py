@@ -5,6 +5,7 @@ how it ended."""
 from __future__ import annotations
 
 import functools
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +30,15 @@ def git_commit() -> str | None:
         return None
     if out.returncode != 0:
         return None
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                           capture_output=True, text=True, timeout=5).stdout.strip()
-    return out.stdout.strip() + ("-dirty" if dirty else "")
+    # GIT_OPTIONAL_LOCKS=0: status must not refresh the index as a side effect. That takes
+    # .git/index.lock, and a run under a file-size limit (or killed mid-write) left the lock behind,
+    # blocking every later git command in the checkout.
+    try:
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                                capture_output=True, text=True, timeout=5, env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
+    except (OSError, subprocess.TimeoutExpired):
+        return out.stdout.strip() + "-unchecked"  # the commit is known, whether the tree is clean is not
+    return out.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
 
 
 def one_line(e: BaseException) -> str:

@@ -95,7 +95,9 @@ def test_bad_input_is_a_clean_error(tmp_path):
 
 @pytest.mark.slow  # three Python start-ups
 def test_bad_input_is_one_line_from_the_console_scripts(tmp_path):
-    for args in (["sweep=nope"], ["sweep=demo", "plan.format=xml"]):
+    # A misspelt key (with Hydra's suggested +) plans every run as invalid: the plan is printed and
+    # the exit status stops `harness-plan ... && harness-train -m ...`.
+    for args in (["sweep=nope"], ["sweep=demo", "plan.format=xml"], ["sweep=demo", "+model.widht=64"]):
         out = subprocess.run([sys.executable, "-m", "harness.cli.plan", *args], capture_output=True, text=True)
         assert out.returncode == 2 and "Traceback" not in out.stderr and out.stderr.startswith("harness-plan:")
     out = subprocess.run([sys.executable, "-m", "harness.cli.train", "-m", "sweep=nope", f"out_dir={tmp_path}"],
