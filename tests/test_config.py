@@ -85,6 +85,7 @@ def test_the_cli_refuses_a_sweep_name_outside_out_dir_before_hydra_writes(tmp_pa
     assert list(tmp_path.iterdir()) == []  # neither out/ nor escape/ (Hydra's folder) was made
 
 
+@pytest.mark.slow  # over a second: kept out of the fast loop
 def test_the_cli_gives_an_invalid_config_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
     # In-process (tests/run/test_train.py runs the same through a subprocess, marked slow).
     from hydra.core.global_hydra import GlobalHydra

@@ -52,6 +52,7 @@ def test_a_saved_run_goes_on_bit_for_bit(tmp_path):
                                                  straight.model.state_dict().values()))
 
 
+@pytest.mark.slow  # over a second: kept out of the fast loop
 def test_a_branch_checkpoint_carries_the_branch_schedule_rate(tmp_path):
     step = _step(0)
     _train(step, 2)

@@ -59,6 +59,7 @@ def _fake_device_name(monkeypatch, name):
             monkeypatch.setattr(m, "device_name", fake)
 
 
+@pytest.mark.slow  # over half a second: kept out of the fast loop
 @pytest.mark.parametrize("precision, peak_tflops", [("bf16", 989.5), ("fp32", 67.0)])
 def test_a_record_written_on_an_h100_carries_device_precision_and_mfu(tmp_path, monkeypatch, precision, peak_tflops):
     _fake_device_name(monkeypatch, H100)

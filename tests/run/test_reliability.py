@@ -86,6 +86,7 @@ def test_scan_sweep_returns_good_records_and_unreadable_files(tmp_path):
 # -- a corrupt checkpoint ----------------------------------------------------------------------
 
 
+@pytest.mark.slow  # over half a second: kept out of the fast loop
 def test_a_corrupt_checkpoint_is_moved_aside_and_the_run_starts_fresh(tmp_path, capsys):
     cfg = make_config(TINY, tmp_path)
     rid = records.run_id_of(cfg)
@@ -121,6 +122,7 @@ def _killed_at_call(monkeypatch, n: int) -> None:
     monkeypatch.setattr(LossWindow, "step", stepping)
 
 
+@pytest.mark.slow  # over half a second: kept out of the fast loop
 def test_a_checkpoint_too_large_to_write_keeps_the_last_one_and_the_run_completes(tmp_path, monkeypatch, capsys):
     # A checkpoint after every step, so the good one is the step before the kill.
     args = [*TINY, "train.tokens=5120", "train.checkpoint_interval_seconds=0", "logging.quiet=false"]

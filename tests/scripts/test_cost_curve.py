@@ -216,6 +216,7 @@ def test_a_listed_study_that_lost_its_fit_file_is_an_error(tree):
                                   "(its study is in results/cost_curve/cost.csv)")
 
 
+@pytest.mark.slow  # over half a second: kept out of the fast loop
 def test_the_committed_cost_curve_is_current():
     # Fails when a study is refitted or its runs change and the curve is not regenerated.
     out = _run("--check")

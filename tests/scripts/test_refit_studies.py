@@ -25,7 +25,11 @@ def test_every_committed_fit_of_approach2_is_a_study_it_refits(mod):
     for f in (ROOT / "results").rglob("fit.json"):
         if any(law["law"] == "approach2" for law in json.loads(f.read_text()).get("laws", [])):
             fitted.add(f.parent.relative_to(ROOT / "results").as_posix())
-    assert fitted == {s.name for s in mod.STUDIES}
+    names = {s.name for s in mod.STUDIES}
+    assert fitted <= names, sorted(fitted - names)
+    # and no entry is stale: every study it lists has its committed fit (some fit no approach 2,
+    # e.g. a curve law's ablation without --profiles)
+    assert all((ROOT / "results" / n / "fit.json").is_file() for n in names), sorted(names)
 
 
 def test_an_unknown_study_is_one_line_and_exit_2(mod, capsys):

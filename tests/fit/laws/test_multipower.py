@@ -128,6 +128,7 @@ def test_fit_on_three_schedules_predicts_the_others(tmp_path: Path, capsys: pyte
     assert (tmp_path / "plots" / "multipower_held_out.png").is_file()
 
 
+@pytest.mark.slow  # over a second: kept out of the fast loop
 def test_recovers_a_noiseless_curve_law(tmp_path: Path) -> None:
     runs = []
     for name, eta in (("cos", schedule_rates("cosine", 1500)), ("const", schedule_rates("constant", 1500)),
@@ -166,6 +167,7 @@ def three_runs(early_factor: float = 1.0) -> Points:
     return pts
 
 
+@pytest.mark.slow  # over a second: kept out of the fast loop
 def test_points_before_fit_from_are_not_fitted() -> None:
     pts = three_runs(early_factor=1.3)
     eta = schedule_rates("wsd", 3000, decay_fraction=0.2, decay_shape="1-sqrt")
