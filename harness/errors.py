@@ -86,10 +86,13 @@ class RunInProgress(HarnessError, RuntimeError):
 
 class RunInterrupted(HarnessError, RuntimeError):
     """A signal stopped a run; its checkpoint was saved first (``saved_step`` steps), so starting
-    the same command again resumes it."""
+    the same command again resumes it. ``by_scheduler``: the scheduler's own handler refused to
+    requeue the job (submitit past its requeues), so only this job ends, not the sweep."""
 
-    def __init__(self, run_id: str, signal_name: str, saved_step: int | None, message: str = ""):
+    def __init__(self, run_id: str, signal_name: str, saved_step: int | None, message: str = "",
+                 by_scheduler: bool = False):
         self.run_id, self.signal_name, self.saved_step = run_id, signal_name, saved_step
+        self.by_scheduler = by_scheduler
         where = f"checkpoint saved at step {saved_step}" if saved_step is not None else "no checkpoint saved"
         super().__init__(message or f"run {run_id}: stopped by {signal_name} ({where}); start the same command "
                                     "again to resume it")

@@ -83,7 +83,13 @@ def task(dcfg) -> float | None:
     except RunInterrupted as e:
         # The checkpoint is saved; one line and 128 + the signal's number. In a sweep the exit ends
         # the sweep too: a SIGTERM from a scheduler or a Ctrl-C means stop, not go on to the next run.
-        sys.exit(interrupted("harness-train", e))
+        # A cluster job whose requeue the scheduler refused ends alone: its exit would make the
+        # launching process re-raise the job's error with a traceback after the other jobs; the
+        # sweep's summary lists the run as without a record, to resume by starting the sweep again.
+        status = interrupted("harness-train", e)
+        if multirun and e.by_scheduler:
+            return None
+        sys.exit(status)
     except KeyboardInterrupt:
         # Ctrl-C before the run's own handlers are in place (data or model setup): nothing to save.
         print("harness-train: interrupted", file=sys.stderr, flush=True)

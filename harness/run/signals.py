@@ -103,6 +103,7 @@ class StopSignals:
             return
         previous = self.previous.get(signum)
         name = signal.Signals(signum).name
+        refused = False
         if _passes_on(previous):
             try:
                 previous(signum, None)
@@ -110,6 +111,7 @@ class StopSignals:
             except (SystemExit, KeyboardInterrupt):
                 raise  # the program's handler ends the process on purpose (submitit after a requeue)
             except Exception as e:
+                refused = True
                 # The handler refused (submitit: no requeue left after too many time limits). The
                 # checkpoint is saved: stop resumable, never let the run be recorded failed.
                 message = message or (f"run {run_id}: stopped by {name} (checkpoint saved at step {saved_step}); "
@@ -118,4 +120,4 @@ class StopSignals:
                                       "command again to resume it")
         global _stopped_by
         _stopped_by = name
-        raise RunInterrupted(run_id, name, saved_step, message)
+        raise RunInterrupted(run_id, name, saved_step, message, by_scheduler=refused)

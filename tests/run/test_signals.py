@@ -242,3 +242,52 @@ def test_outside_the_main_thread_nothing_is_installed():
     t.start()
     t.join(30)
     assert seen == [(before, False)]
+
+
+def test_only_a_refused_requeue_is_the_scheduler_s_stop():
+    # A plain stop (no handler of the program's) ends a sweep; a refused requeue ends only its job.
+    stop = StopSignals()
+    with stop.catching():
+        os.kill(os.getpid(), signal.SIGTERM)
+        with pytest.raises(RunInterrupted) as exc:
+            stop.hand_on("abc123", 3)
+    assert exc.value.by_scheduler is False
+
+    def refuse(signum, frame):
+        raise UncompletedJobError("Job 123 reached max_num_timeout 3")
+
+    old = signal.signal(signal.SIGUSR2, refuse)
+    try:
+        stop = StopSignals()
+        with stop.catching():
+            os.kill(os.getpid(), signal.SIGUSR2)
+            with pytest.raises(RunInterrupted) as exc:
+                stop.hand_on("abc123", 7)
+        assert exc.value.by_scheduler is True
+    finally:
+        signal.signal(signal.SIGUSR2, old)
+
+
+@pytest.mark.parametrize("by_scheduler, multirun, ends", [(True, True, "returns"), (True, False, 140),
+                                                          (False, True, 140)])
+def test_a_job_whose_requeue_was_refused_ends_alone(tmp_path, monkeypatch, capsys, by_scheduler, multirun, ends):
+    # In a cluster sweep the job returns (no record; the summary lists it), so the launching
+    # process does not re-raise its error with a traceback; alone, or stopped by a plain signal,
+    # harness-train exits 128 + the signal as before.
+    from harness.cli import train as cli_train
+
+    def stopped(cfg, multirun=False):
+        raise RunInterrupted("abc123", "SIGUSR2", 7, by_scheduler=by_scheduler)
+
+    monkeypatch.setattr(cli_train, "run", stopped)
+    monkeypatch.setattr(cli_train, "_is_multirun", lambda: multirun)
+    cfg = make_config(TINY, tmp_path)
+    monkeypatch.setattr(cli_train, "to_config", lambda dcfg: dcfg)
+    if ends == "returns":
+        assert cli_train.task(cfg) is None
+    else:
+        with pytest.raises(SystemExit) as exc:
+            cli_train.task(cfg)
+        assert exc.value.code == ends
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "stopped by SIGUSR2 (checkpoint saved at step 7)" in err[0]
