@@ -121,7 +121,9 @@ def test_eight_processes_writing_records_at_once_leave_every_record_whole(tmp_pa
     assert not [p for p in (tmp_path / "conc" / "runs").iterdir() if p.name.startswith(".")]
 
 
-@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+# submitit's local launcher: hydra/launcher=local_cluster, built on it, runs a six-run sweep end to
+# end in tests/sweep/test_cluster.py (records, progress, the fit), so it is not run twice here.
+@pytest.mark.parametrize("launcher", ["joblib"])
 def test_launchers_run_a_four_run_sweep(tmp_path, launcher):
     extra = (["hydra.launcher.n_jobs=2"] if launcher == "joblib"
              else ["hydra.launcher.timeout_min=5", "hydra.launcher.cpus_per_task=1"])
