@@ -126,6 +126,7 @@ def test_a_handler_that_refuses_to_requeue_stops_the_run_resumable():
         assert (e.signal_name, e.saved_step) == ("SIGUSR2", 7)
         assert "refused to requeue it (UncompletedJobError: Job 123 reached max_num_timeout 3)" in str(e)
         assert "\n" not in str(e)
+        assert e.by_scheduler is True  # only this job ends, not the sweep (test_a_job_whose_requeue_...)
     finally:
         signal.signal(signal.SIGUSR2, old)
 
@@ -244,28 +245,14 @@ def test_outside_the_main_thread_nothing_is_installed():
     assert seen == [(before, False)]
 
 
-def test_only_a_refused_requeue_is_the_scheduler_s_stop():
-    # A plain stop (no handler of the program's) ends a sweep; a refused requeue ends only its job.
+def test_a_plain_stop_is_not_the_scheduler_s():
+    # No handler of the program's: the stop ends a sweep, not only its job (a refused requeue: above).
     stop = StopSignals()
     with stop.catching():
         os.kill(os.getpid(), signal.SIGTERM)
         with pytest.raises(RunInterrupted) as exc:
             stop.hand_on("abc123", 3)
     assert exc.value.by_scheduler is False
-
-    def refuse(signum, frame):
-        raise UncompletedJobError("Job 123 reached max_num_timeout 3")
-
-    old = signal.signal(signal.SIGUSR2, refuse)
-    try:
-        stop = StopSignals()
-        with stop.catching():
-            os.kill(os.getpid(), signal.SIGUSR2)
-            with pytest.raises(RunInterrupted) as exc:
-                stop.hand_on("abc123", 7)
-        assert exc.value.by_scheduler is True
-    finally:
-        signal.signal(signal.SIGUSR2, old)
 
 
 @pytest.mark.parametrize("by_scheduler, multirun, ends", [(True, True, "returns"), (True, False, 140),
