@@ -25,7 +25,6 @@ import csv
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ import numpy as np
 from harness.fit.allocation import LawParams
 from harness.fit.laws.chinchilla import ChinchillaFit
 from harness.fit.points import Points
+from harness.machine import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "results" / "bench" / "fit_large_bench"
@@ -149,16 +149,6 @@ def compare_bootstrap(rows: int, n_boot: int) -> dict:
         "truth_inside": {"little": {k: little.ci_[k][0] <= truth_of(k) <= little.ci_[k][1] for k in keys},
                          "ordinary": {k: ordinary.ci_[k][0] <= truth_of(k) <= ordinary.ci_[k][1] for k in keys}},
     }
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def load() -> list[float]:

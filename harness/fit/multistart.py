@@ -132,6 +132,17 @@ def little_bootstrap_subsets(n: int, n_boot: int, max_points: int) -> int:
     return min(LITTLE_BOOTSTRAP_SUBSETS, -(-n // max_points), n_boot)
 
 
+def little_bootstrap_note(step: str, n: int, n_boot: int, max_points: int, unit: str = "points") -> Subsample | None:
+    """The ``Subsample`` a law reports when its bootstrap of n points (or runs: ``unit``) became a
+    bag of little bootstraps (``resample_chunks`` with ``max_points``); None when it did not."""
+    s = little_bootstrap_subsets(n, n_boot, max_points)
+    if not s:
+        return None
+    return Subsample(step, max_points, n,
+                     f"a bag of little bootstraps (Kleiner et al. 2014): its {n_boot:,} resamples are {n:,} draws each "
+                     f"from one of {s} random subsets of {max_points:,} {unit}, centred on the full fit")
+
+
 def resample_chunks(n: int, n_boot: int, seed: int, rows: int,
                     max_points: int | None = None) -> Iterator[ResampleChunk]:
     """The counts of ``n_boot`` bootstrap resamples of n points, ``rows`` resamples at a time.

@@ -57,7 +57,7 @@ from harness.fit.multistart import (
     batched_lbfgs,
     check_subsample_points,
     distinct_best,
-    little_bootstrap_subsets,
+    little_bootstrap_note,
     polish,
     resample_chunks,
     rows_within,
@@ -370,12 +370,9 @@ class ChinchillaFit(Law):
                 continue
             fits = self._refit(ch.counts * w_pt[None, :], np.vstack([u_j[None, :], others]), logs)[0]
             out[ch.lo: ch.lo + len(fits)] = fits - u_j + u_hat
-        s = little_bootstrap_subsets(n, n_boot, self.subsample_points)
-        if s:
-            self.subsampled_.append(Subsample(
-                "the bootstrap", k, n,
-                f"a bag of little bootstraps (Kleiner et al. 2014): its {n_boot:,} resamples are {n:,} draws each "
-                f"from one of {s} random subsets of {k:,} points, centred on the full fit"))
+        note = little_bootstrap_note("the bootstrap", n, n_boot, self.subsample_points)
+        if note:
+            self.subsampled_.append(note)
         return self._emb.full(out)
 
     def _refit(self, w: np.ndarray, starts: np.ndarray,

@@ -44,7 +44,7 @@ from harness.fit.multistart import (
     Subsample,
     batched_lbfgs,
     check_subsample_points,
-    little_bootstrap_subsets,
+    little_bootstrap_note,
     resample_chunks,
     rows_within,
 )
@@ -249,12 +249,9 @@ class DataConstrainedFit(Law):
             c = centres[ch.subset]
             if c is not None:  # else the subset's resamples stay unfitted (NaN), as failed ones do
                 out[ch.lo: ch.lo + len(ch.counts)] = self._refit(ch.counts, c, data) - c + self._theta_norm
-        s = little_bootstrap_subsets(n, n_boot, self.subsample_points)
-        if s:
-            self.subsampled_.append(Subsample(
-                "the bootstrap", k, n,
-                f"a bag of little bootstraps (Kleiner et al. 2014): its {n_boot:,} resamples are {n:,} draws each "
-                f"from one of {s} random subsets of {k:,} runs, centred on the full fit"))
+        note = little_bootstrap_note("the bootstrap", n, n_boot, self.subsample_points, unit="runs")
+        if note:
+            self.subsampled_.append(note)
         return self._raw(out)
 
     def _refit(self, w: np.ndarray, start: np.ndarray, data: tuple[np.ndarray, ...] | None) -> np.ndarray:

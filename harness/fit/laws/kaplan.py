@@ -38,7 +38,7 @@ from harness.fit.multistart import (
     Subsample,
     batched_lbfgs,
     check_subsample_points,
-    little_bootstrap_subsets,
+    little_bootstrap_note,
     resample_chunks,
     rows_within,
 )
@@ -198,11 +198,8 @@ class KaplanFit(Law):
             if c is not None:  # else the subset's resamples stay unfitted (NaN), as failed ones do
                 x[ch.lo: ch.lo + len(ch.counts)] = _refit_joint(ch.counts, c, sub) - c + th
         if centres:
-            self.subsampled_.append(Subsample(
-                "the bootstrap of the joint form", k, n,
-                f"a bag of little bootstraps (Kleiner et al. 2014): its {n_boot:,} resamples are {n:,} draws each "
-                f"from one of {little_bootstrap_subsets(n, n_boot, k)} random subsets of {k:,} runs, centred on the "
-                "full fit"))
+            self.subsampled_.append(little_bootstrap_note("the bootstrap of the joint form", n, n_boot,
+                                                          self.subsample_points, unit="runs"))
             # The single-variable exponents: the ordinary bootstrap, a chunk of resamples at a time.
             for ch in resample_chunks(n, n_boot, self.seed, rows_within(n, BOOT_COUNT_ELEMENTS)):
                 singles += [_single_alphas(points.subset(np.flatnonzero(row > 0))) for row in ch.counts]
