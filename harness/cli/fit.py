@@ -16,6 +16,7 @@ from harness.fit.api import (
     positive_number,
     write_outputs,
 )
+from harness.fit.constant_phase import constant_phase_points
 from harness.fit.curve_predict import extend_report, keep_schedules, split_curves
 from harness.fit.law import get_law, law_names
 from harness.fit.laws.approach2 import IsoFlopFit
@@ -88,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--pin", action="append", default=[], metavar="NAME=VALUE",
                    help="hold a parameter of L = E + A/N^alpha + B/D^beta fixed (repeatable), e.g. E=1.2136; with a "
                         "known Bayes loss (synthetic data) E is also pinned at it beside the free fit anyway")
+    p.add_argument("--constant-phase", default="", metavar="BUDGETS",
+                   help="run records: fit points read off each run's constant-rate phase at these budgets C "
+                        "(comma-separated, in --flops-convention) in place of the runs' final losses: Kaplan's "
+                        "reading of one long run per size (a wsd trunk's stable phase, a constant-rate run)")
     g = p.add_argument_group("approach 2 (IsoFLOP vertices)")
     g.add_argument("--vertex", choices=VERTEX_FINDERS, default=DEFAULT_FINDER,
                    help="how each budget's minimum is found: local (a parabola through the sizes around the lowest "
@@ -199,7 +204,13 @@ def run(argv: list[str] | None = None) -> int:
                       group_col=args.group_col, unique_col=args.unique_col,
                       param_convention=args.param_convention, flops_convention=args.flops_convention, val_set=args.val_set, train_set=args.train_set) for path in args.inputs]
     patterns = [pat.strip() for arg in args.runs for pat in arg.split(",") if pat.strip()]
-    points = concat(parts).select(patterns).drop_highest_loss(args.drop_highest_loss)
+    points = concat(parts).select(patterns)
+    if args.constant_phase:
+        if args.tuning or any(get_law(law).fits_curves for law in (args.law or [])):
+            raise FitInputError("--constant-phase reads points off the curves: it does not combine with --tuning or "
+                                "the curve laws")
+        points = constant_phase_points(points, _budgets(args.constant_phase, "--constant-phase"))
+    points = points.drop_highest_loss(args.drop_highest_loss)
     tuning = None
     if (args.drop_undertuned or args.downweight_undertuned is not None) and not args.tuning:
         raise FitInputError("--drop-undertuned and --downweight-undertuned need --tuning (a tuning sweep folder or "

@@ -49,6 +49,7 @@ class RunCurve:
     # follow from its schedule (``learning_rates``).
     name: str = ""
     rates: np.ndarray | None = None
+    seed: int | None = None  # a run record's seed (init and data order); None for a curve file
 
     @property
     def schedule_name(self) -> str:
@@ -171,4 +172,4 @@ def run_curve(rec: Any, n: float, flops: str, data_key: str, eval_subset: bool) 
         eval_steps=steps_arr, eval_loss=np.array([p.val_loss for p in pts], dtype=float),
         # With a subset for intermediate evaluations only the final point saw the whole set.
         eval_full=(steps_arr == rec.steps) if eval_subset else np.ones(len(pts), dtype=bool),
-        final_loss=float(rec.val_loss))
+        final_loss=float(rec.val_loss), seed=rec.seed if isinstance(rec.seed, int) else None)
