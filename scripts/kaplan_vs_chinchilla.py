@@ -15,6 +15,12 @@ L(N, D)), 95% bootstrap intervals:
 
 Writes <study>/steps.json, <study>/steps.md and <study>/plots/steps.png. A step whose sweep folder
 is missing or whose fit fails is reported as such (the others still run).
+
+With --decades, the switches again over two decades of compute, each measured pair by pair on the
+same trunks (harness.fit.paired): the wsd study --decades (the tuned rule's rates) and the study's
+kvc_one_lr_decades_cpu (one rate for every size), each read two ways: the annealed branches' final
+losses, and the trunks' stable phase at 0.85 of each budget (harness.fit.constant_phase), the
+latter under 6ND of total N and under Kaplan's count. Writes <study>/decades.json and decades.md.
 """
 
 from __future__ import annotations
@@ -30,7 +36,11 @@ import numpy as np
 from harness.errors import FitInputError, InsufficientData
 from harness.fit.anchors import PORIAN_SRC, PORIAN_STEPS
 from harness.fit.api import fit_points
+from harness.fit.constant_phase import constant_phase_points
 from harness.fit.loaders import load_sweep
+from harness.fit.paired import paired_difference
+from harness.fit.points import Points
+from harness.fit.powerlaw import cluster_log
 
 
 @dataclass(frozen=True)
@@ -160,16 +170,147 @@ def plot(rows: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+# --- two decades, paired ------------------------------------------------------------------------
+
+STABLE = 0.85  # the stable phase is read at this fraction of each budget (a trunk decays after 0.9)
+
+
+@dataclass(frozen=True)
+class Reading:
+    key: str
+    title: str
+    sweep: str  # "decades" (the --decades study) or "one_lr" (kvc_one_lr_decades_cpu under the study)
+    stable: bool  # read off the stable phase, else the runs' annealed final losses
+    kaplan: bool  # Kaplan's FLOPs and non-embedding N, else 6ND of total N
+
+
+READINGS = (
+    Reading("one_lr_kaplan", "one lr, constant rate, Kaplan's count", "one_lr", True, True),
+    Reading("one_lr_constant", "one lr, constant rate", "one_lr", True, False),
+    Reading("one_lr_annealed", "one lr, annealed to 0", "one_lr", False, False),
+    Reading("tuned_kaplan", "per-size lr, constant rate, Kaplan's count", "decades", True, True),
+    Reading("tuned_constant", "per-size lr, constant rate", "decades", True, False),
+    Reading("tuned_annealed", "per-size lr, annealed to 0", "decades", False, False),
+)
+# (switch, before, after, Porian et al.'s steps whose difference is the same switch, or None)
+SWITCHES = (
+    ("accounting (Kaplan's count -> 6ND of total N)", "one_lr_kaplan", "one_lr_constant", ("kaplan", "last_layer_flops")),
+    ("accounting, per-size lr", "tuned_kaplan", "tuned_constant", ("kaplan", "last_layer_flops")),
+    ("per-size lr (one -> the tuned rule), constant rate", "one_lr_constant", "tuned_constant", ("warmup", "tuning")),
+    ("per-size lr, annealed", "one_lr_annealed", "tuned_annealed", None),
+    ("the schedule's end (constant -> annealed to 0), one lr", "one_lr_constant", "one_lr_annealed", ("warmup", "cosine")),
+    ("the schedule's end, per-size lr", "tuned_constant", "tuned_annealed", ("warmup", "cosine")),
+)
+
+
+def _read(r: Reading, sweep: Path, budgets: list[float]) -> tuple[Points, list]:
+    """The reading's points and each one's pairing key (shape, seed, budget rank)."""
+    params, flops = ("non_embedding", "kaplan") if r.kaplan else ("total", "6ND")
+    runs = load_sweep(sweep, param_convention=params, flops_convention=flops)
+    curves = {rc.run_id: rc for rc in runs.run_curves or []}
+    pts = constant_phase_points(runs, [STABLE * b for b in budgets]) if r.stable else runs
+    scale = STABLE if r.stable else 1.0
+    keys = []
+    for label, c in zip(pts.labels, pts.c):
+        rc = curves[label.split("@")[0]]
+        keys.append((rc.shape_key, rc.seed, int(np.argmin(np.abs(np.log(np.array(budgets) * scale / c))))))
+    return pts, keys
+
+
+def decades(study: Path, decades_dir: Path, bootstrap: int) -> dict:
+    """Each reading's a (approach 2 and 3, own intervals) and each switch's paired change of a."""
+    c = load_sweep(decades_dir).c
+    groups = cluster_log(c, 0.05)
+    budgets = sorted(float(f"{np.median(c[groups == g]):.2g}") for g in np.unique(groups))
+    sweeps = {"decades": decades_dir, "one_lr": study / "kvc_one_lr_decades_cpu"}
+    read: dict[str, tuple[Points, list]] = {}
+    out: dict = {"budgets": budgets, "stable_fraction": STABLE, "readings": [], "switches": []}
+    for r in READINGS:
+        row: dict = {"key": r.key, "title": r.title, "sweep": sweeps[r.sweep].name}
+        try:
+            read[r.key] = _read(r, sweeps[r.sweep], budgets)
+        except FitInputError as e:
+            row["error"] = str(e)
+            out["readings"].append(row)
+            continue
+        pts = read[r.key][0]
+        row["points"] = len(pts)
+        rep = fit_points(pts, list(LAWS), bootstrap=bootstrap, seed=0)
+        for law in LAWS:
+            res = rep.get(law)
+            row[law] = ({"error": rep.skipped.get(law, "not fitted")} if res is None else
+                        {"a": res.params.get("a"), "a_ci": res.ci.get("a"), "E": res.params.get("E")})
+        out["readings"].append(row)
+        print(f"{r.key}: {len(pts)} points, approach 2 {_fmt(row['approach2'])}, approach 3 {_fmt(row['chinchilla'])}",
+              flush=True)
+    for title, before, after, porian in SWITCHES:
+        row = {"switch": title, "before": before, "after": after}
+        if porian:
+            row["porian"] = {ds: PORIAN_STEPS[porian[1]][ds].value - PORIAN_STEPS[porian[0]][ds].value
+                             for ds in ("RefinedWeb", "OpenWebText2")}
+            row["porian_steps"] = list(porian)
+        if before in read and after in read:
+            (pa, ka), (pb, kb) = read[before], read[after]
+            try:
+                row["approach2"] = paired_difference(pa, pb, ka, kb, law="approach2", n_bootstrap=bootstrap).to_json()
+            except (FitInputError, InsufficientData) as e:
+                row["approach2"] = {"error": str(e)}
+        else:
+            row["approach2"] = {"error": "a reading is missing"}
+        out["switches"].append(row)
+    return out
+
+
+def decades_markdown(res: dict) -> str:
+    lines = [f"Budgets {', '.join(f'{b:g}' for b in res['budgets'])} (6ND); stable phase read at "
+             f"{res['stable_fraction']:g} of each. 95% intervals.", "",
+             "| reading | points | a, approach 2 | a, approach 3 | E, approach 3 |", "|---|---|---|---|---|"]
+    for r in res["readings"]:
+        if "error" in r:
+            lines.append(f"| {r['title']} | - | not read ({r['error'][:100]}) | | |")
+            continue
+        e = (r.get("chinchilla") or {}).get("E")
+        lines.append(f"| {r['title']} | {r['points']} | {_fmt(r.get('approach2'))} | {_fmt(r.get('chinchilla'))} | "
+                     f"{'' if e is None else f'{e:.3f}'} |")
+    lines += ["", "| switch | pairs | change of a, approach 2 (paired) | resolved | Porian et al.: change, "
+                  "RefinedWeb / OpenWebText2 |", "|---|---|---|---|---|"]
+    for s in res["switches"]:
+        d = s["approach2"]
+        theirs = (f"{s['porian']['RefinedWeb']:+.3f} / {s['porian']['OpenWebText2']:+.3f} ({s['porian_steps'][0]} -> "
+                  f"{s['porian_steps'][1]})" if s.get("porian") else "not run")
+        if "error" in d:
+            lines.append(f"| {s['switch']} | - | not measured ({d['error'][:100]}) | | {theirs} |")
+            continue
+        lo, hi = d["ci"]
+        verdict = "moves a" if lo > 0 or hi < 0 else "no move beyond the interval"
+        lines.append(f"| {s['switch']} | {d['pairs']} | {d['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}] | {verdict} | {theirs} |")
+    lines += ["", "Porian et al.'s change is the difference of their steps' bootstrap medians (their intervals are "
+                  "per step, not paired)."]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("study", type=Path, help="the study folder (holds kvc_kaplan_cpu/, kvc_accounting_cpu/, kvc_warmup_cpu/, kvc_tuned_cpu/)")
     ap.add_argument("--chinchilla", type=Path, required=True, help="the sweep of cosine runs matched to each budget")
     ap.add_argument("--max-flops", type=float, default=None, help="keep the --chinchilla runs up to this C (6ND)")
     ap.add_argument("--bootstrap", type=int, default=200)
+    ap.add_argument("--decades", type=Path, default=None,
+                    help="the two-decade wsd study (per-size rates) that kvc_one_lr_decades_cpu pairs with: "
+                         "write decades.json and decades.md instead of the steps")
     args = ap.parse_args(argv)
     if not args.study.is_dir():
         print(f"kaplan_vs_chinchilla: {args.study}: no such study folder", file=sys.stderr)
         return 2
+    if args.decades is not None:
+        try:
+            res = decades(args.study, args.decades, args.bootstrap)
+        except FitInputError as e:
+            print(f"kaplan_vs_chinchilla: {e}", file=sys.stderr)
+            return 2
+        (args.study / "decades.json").write_text(json.dumps(res, indent=1, default=float) + "\n")
+        (args.study / "decades.md").write_text(decades_markdown(res))
+        return 0
     rows = []
     for step in STEPS:
         sweep = args.study / step.folder if step.folder else args.chinchilla

@@ -63,6 +63,11 @@ STUDIES = (
     Study("synthetic_isoflop_decades_cpu", ("--bootstrap", "200")),
     Study("synthetic_isoflop_decades_cpu/holdout", ("--bootstrap", "200", "--holdout", "12"),
           runs="synthetic_isoflop_decades_cpu", compare_global=False),
+    # The same trunks read at their stable phase, 0.85 of each budget (issue 20): the runs under a
+    # constant rate, Kaplan's reading, beside the annealed branches above.
+    Study("synthetic_isoflop_decades_cpu/constant_phase",
+          ("--constant-phase", "2.55e11,8.5e11,2.55e12,8.5e12,2.55e13", "--bootstrap", "200"),
+          runs="synthetic_isoflop_decades_cpu", compare_global=False),
     *(Study(f"synthetic_adaptive_cpu/{r}", ("--bootstrap", "200"))
       for r in ("first", "proposed", "by_hand_shape", "by_hand_budget")),
     # The annealing law and approach 2/3 on the profiles it predicts (see that study's README).

@@ -169,6 +169,11 @@ class Law:
         self.warnings_ += self._diagnose(points)
         return self
 
+    def resample_settings(self) -> dict[str, Any]:
+        """Settings that refit this law on resamples of its points as its own bootstrap does (what
+        it keeps from the whole fit); harness.fit.paired passes them. None by default."""
+        return {}
+
     def _init_learned(self, n_points: int) -> None:
         self.warnings_: list[str] = []
         self.params_: dict[str, float] = {}

@@ -73,11 +73,15 @@ def paired_difference(before: Points, after: Points, keys_before: Sequence[Hasha
     groups = [np.flatnonzero(labels == g) for g in np.unique(labels)]
     rng = np.random.default_rng(seed)
     diffs = []
+    # Each side's resamples are refitted as its own bootstrap would refit them (approach 2 keeps the
+    # whole fit's vertex weights).
+    again_first = {**settings, **first.resample_settings()}
+    again_second = {**settings, **second.resample_settings()}
     for _ in range(n_bootstrap):
         pick = np.concatenate([rng.choice(g, size=len(g), replace=True) for g in groups])
         try:
-            d = (_fit(law, after.subset(ib[pick]), settings).params_[param]
-                 - _fit(law, before.subset(ia[pick]), settings).params_[param])
+            d = (_fit(law, after.subset(ib[pick]), again_second).params_[param]
+                 - _fit(law, before.subset(ia[pick]), again_first).params_[param])
         except (InsufficientData, OverflowError, np.linalg.LinAlgError):
             continue  # a resample without enough minima says nothing about the change
         if np.isfinite(d):

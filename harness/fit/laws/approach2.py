@@ -86,7 +86,9 @@ class IsoFlopFit(OptimaLinesLaw):
     global; global is Hoffmann's); ``window`` the sizes a local parabola uses; ``weighted`` whether the
     power laws weigh each vertex by its uncertainty under reruns; ``seed_noise`` the relative spread
     of one run's loss (None: measured from replicate seeds, else from the local parabolas'
-    residuals); ``noise_draws`` the reruns simulated per vertex."""
+    residuals); ``noise_draws`` the reruns simulated per vertex; ``vertex_sds`` each budget's vertex sd
+    to weigh by, as a whole fit measured them (its ``vertex_sds_``; None: measure them), so a
+    resample is weighed as the law's own bootstrap weighs it."""
 
     name = "approach2"
     title = "Approach 2 (Hoffmann et al. 2022): IsoFLOP profiles"
@@ -97,11 +99,13 @@ class IsoFlopFit(OptimaLinesLaw):
 
     def __init__(self, n_bootstrap: int = 0, ci_level: float = 0.95, seed: int = 0, rtol: float = 0.05,
                  min_sizes: int = 3, vertex: str = DEFAULT_FINDER, window: int = DEFAULT_WINDOW,
-                 weighted: bool = True, seed_noise: float | None = None, noise_draws: int = 200) -> None:
+                 weighted: bool = True, seed_noise: float | None = None, noise_draws: int = 200,
+                 vertex_sds: dict[float, float] | None = None) -> None:
         super().__init__(n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed)
         self.rtol, self.min_sizes = rtol, min_sizes
         self.vertex, self.window, self.weighted = vertex, window, weighted
         self.seed_noise, self.noise_draws = seed_noise, noise_draws
+        self.vertex_sds = vertex_sds
 
     def check_settings(self) -> None:
         """Raise FitInputError naming a bad setting (called by fit; callers may call it first)."""
@@ -175,6 +179,11 @@ class IsoFlopFit(OptimaLinesLaw):
         # Each vertex weighs by its whole uncertainty: its rerun spread and the spread all vertices show beyond it.
         return {p.c: math.hypot(p.sd_log_n, self.excess_sd_) for p in used}
 
+    def resample_settings(self) -> dict:
+        # Its own bootstrap keeps the whole fit's weights; measuring them again per resample would
+        # cost 200 simulated reruns a vertex and weigh each resample by its own noise.
+        return {"vertex_sds": self.vertex_sds_}
+
     @staticmethod
     def _scatter(x: np.ndarray, y: np.ndarray, sd: np.ndarray) -> float | None:
         """sqrt(chi^2 / dof) of the line weighted by the rerun sds: 1 when the vertices scatter as those say."""
@@ -190,7 +199,8 @@ class IsoFlopFit(OptimaLinesLaw):
         self.profiles_ = [p for p, _ in prof]
         self.noise_, self.noise_source_, self.scatter_, self.excess_sd_ = None, None, None, None
         groups = self._budget_groups(points)
-        sd = self._vertex_sds(points, groups, prof)
+        sd = self._vertex_sds(points, groups, prof) if self.vertex_sds is None else dict(self.vertex_sds)
+        self.vertex_sds_ = sd
         self.n_line_, self.d_line_ = self._lines(self.profiles_, sd)
         if self.scatter_ is not None and self.scatter_ > 2:
             self.warnings_.append(

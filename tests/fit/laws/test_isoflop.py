@@ -78,3 +78,16 @@ def test_a_budget_without_a_minimum_is_left_out_with_a_warning():
     fit = IsoFlopFit().fit(pts)
     assert len(fit.profiles_) == 3
     assert any("C=5e+12" in w and "has no minimum" in w for w in fit.warnings_)
+
+
+def test_a_fit_given_the_whole_fits_vertex_weights_weighs_as_its_own_bootstrap_does():
+    budgets = (1e18, 1e19, 1e20, 1e21)
+    pts = _isoflop_points([(c, _true_n_opt(c) * np.geomspace(0.25, 4, 7)) for c in budgets])
+    pts = Points(n=pts.n, d=pts.d, c=pts.c, loss=pts.loss * np.exp(np.random.default_rng(1).normal(0, 0.004, 28)),
+                 labels=pts.labels)
+    whole = IsoFlopFit().fit(pts)
+    assert len(whole.vertex_sds_) == 4 and all(v > 0 for v in whole.vertex_sds_.values())
+    again = IsoFlopFit(**whole.resample_settings()).fit(pts)
+    assert again.params_["a"] == pytest.approx(whole.params_["a"], rel=1e-12)
+    unweighted = IsoFlopFit(weighted=False).fit(pts)
+    assert abs(unweighted.params_["a"] - whole.params_["a"]) > 1e-4  # the weights do move the line
