@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from harness.cli.fit import main
 
 RESULTS = Path(__file__).resolve().parents[2] / "results"
 DECADES = RESULTS / "synthetic_isoflop_decades_cpu"
 
 
+@pytest.mark.slow  # seconds: outside the quick loop
 def test_a_wsd_study_read_at_its_stable_phase(tmp_path, capsys):
     out = tmp_path / "fit.json"
     assert main([str(DECADES), "--constant-phase", "2.55e11,8.5e11,2.55e12,8.5e12,2.55e13", "--law", "approach2",

@@ -27,10 +27,11 @@ def isoflop(alpha: float, beta: float, noise: np.ndarray) -> tuple[Points, list]
 
 def test_the_same_points_twice_change_nothing() -> None:
     pts, keys = isoflop(0.34, 0.28, np.zeros(28))
-    d = paired_difference(pts, pts, keys, keys, n_bootstrap=50)
-    assert d.diff == 0.0 and d.ci == (0.0, 0.0) and d.pairs == 28 and d.resamples == 50
+    d = paired_difference(pts, pts, keys, keys, n_bootstrap=20)
+    assert d.diff == 0.0 and d.ci == (0.0, 0.0) and d.pairs == 28 and d.resamples == 20
 
 
+@pytest.mark.slow  # seconds: outside the quick loop
 def test_shared_noise_cancels_and_the_interval_holds_the_true_change() -> None:
     noise = np.random.default_rng(3).normal(0, 0.01, 28)
     before, keys = isoflop(0.34, 0.28, noise)
