@@ -47,7 +47,13 @@ def test_no_absolute_machine_paths_in_committed_sources():
     hits = []
     for name in files.stdout.splitlines():
         path = ROOT / name
-        if name.startswith("results/") and name.endswith(".json") or not path.is_file():
+        if not path.is_file():
+            continue
+        if name.startswith("results/") and name.endswith(".json"):
+            # A record may hold a resolved cache folder, but the folder it was written to is the
+            # study's command's, relative: a study run elsewhere and copied in says where it belongs.
+            if '"out_dir": "/' in path.read_text(encoding="utf-8"):
+                hits.append(f"{name}: an absolute out_dir")
             continue
         try:
             text = path.read_text(encoding="utf-8")
