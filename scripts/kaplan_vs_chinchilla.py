@@ -272,7 +272,7 @@ def decades_markdown(res: dict) -> str:
         e = (r.get("chinchilla") or {}).get("E")
         lines.append(f"| {r['title']} | {r['points']} | {_fmt(r.get('approach2'))} | {_fmt(r.get('chinchilla'))} | "
                      f"{'' if e is None else f'{e:.3f}'} |")
-    lines += ["", "| switch | pairs | change of a, approach 2 (paired) | resolved | Porian et al.: change, "
+    lines += ["", "| switch | pairs | change of a, approach 2 (paired) | resolved; Porian et al.'s change against the interval | Porian et al.: change, "
                   "RefinedWeb / OpenWebText2 |", "|---|---|---|---|---|"]
     for s in res["switches"]:
         d = s["approach2"]
@@ -283,6 +283,10 @@ def decades_markdown(res: dict) -> str:
             continue
         lo, hi = d["ci"]
         verdict = "moves a" if lo > 0 or hi < 0 else "no move beyond the interval"
+        if s.get("porian"):
+            inside = [lo <= v <= hi for v in s["porian"].values()]
+            verdict += ("; theirs inside" if all(inside) else "; theirs excluded" if not any(inside)
+                        else "; one of theirs inside")
         lines.append(f"| {s['switch']} | {d['pairs']} | {d['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}] | {verdict} | {theirs} |")
     lines += ["", "Porian et al.'s change is the difference of their steps' bootstrap medians (their intervals are "
                   "per step, not paired)."]
