@@ -40,7 +40,7 @@ from harness.fit.constant_phase import constant_phase_points
 from harness.fit.loaders import load_sweep
 from harness.fit.paired import paired_difference
 from harness.fit.points import Points
-from harness.fit.powerlaw import cluster_log
+from harness.fit.powerlaw import log_clusters
 
 
 @dataclass(frozen=True)
@@ -220,8 +220,7 @@ def _read(r: Reading, sweep: Path, budgets: list[float]) -> tuple[Points, list]:
 def decades(study: Path, decades_dir: Path, bootstrap: int) -> dict:
     """Each reading's a (approach 2 and 3, own intervals) and each switch's paired change of a."""
     c = load_sweep(decades_dir).c
-    groups = cluster_log(c, 0.05)
-    budgets = sorted(float(f"{np.median(c[groups == g]):.2g}") for g in np.unique(groups))
+    budgets = sorted(float(f"{np.median(c[g]):.2g}") for g in log_clusters(c, 0.05))
     sweeps = {"decades": decades_dir, "one_lr": study / "kvc_one_lr_decades_cpu"}
     read: dict[str, tuple[Points, list]] = {}
     out: dict = {"budgets": budgets, "stable_fraction": STABLE, "readings": [], "switches": []}

@@ -40,7 +40,6 @@ class _Trajectory:
     """The constant-phase evaluations of one trajectory, merged over its records."""
 
     curve: RunCurve  # the record whose constant phase reaches furthest (its id labels the points)
-    end: int  # the last step whose evaluation saw only the warmup and the peak rate
     losses: dict[int, float] = field(default_factory=dict)
 
 
@@ -65,8 +64,10 @@ def trajectories(curves: Sequence[RunCurve]) -> list[_Trajectory]:
     evaluations (whole-set evaluations only, after the warmup). Two records with the same settings
     whose evaluations disagree are kept apart (different data orders, say)."""
     out: dict[tuple, list[_Trajectory]] = {}
-    for rc in sorted(curves, key=constant_end, reverse=True):
-        end = constant_end(rc)
+    # The schedule is rebuilt step by step to find each end: once per curve.
+    ends = [(constant_end(rc), i) for i, rc in enumerate(curves)]
+    for end, i in sorted(ends, key=lambda e: (-e[0], e[1])):
+        rc = curves[i]
         keep = rc.eval_full & (rc.eval_steps >= rc.warmup_steps) & (rc.eval_steps <= end)
         steps, losses = rc.eval_steps[keep], rc.eval_loss[keep]
         if len(steps) == 0:
@@ -74,7 +75,7 @@ def trajectories(curves: Sequence[RunCurve]) -> list[_Trajectory]:
         group = out.setdefault(_key(rc), [])
         t = next((t for t in group if _agrees(t, steps, losses)), None)
         if t is None:
-            t = _Trajectory(curve=rc, end=end)
+            t = _Trajectory(curve=rc)
             group.append(t)
         t.losses.update({int(s): float(v) for s, v in zip(steps, losses)})
     return [t for group in out.values() for t in group]

@@ -22,7 +22,7 @@ import numpy as np
 from harness.errors import FitInputError, InsufficientData
 from harness.fit.law import Law, get_law
 from harness.fit.points import Points
-from harness.fit.powerlaw import cluster_log
+from harness.fit.powerlaw import log_clusters, resample_within
 from harness.fit.results import percentile_ci
 
 
@@ -69,8 +69,7 @@ def paired_difference(before: Points, after: Points, keys_before: Sequence[Hasha
     first, second = _fit(law, before.subset(ia), settings), _fit(law, after.subset(ib), settings)
     if param not in first.params_ or param not in second.params_:
         raise FitInputError(f"paired_difference: {law} has no parameter {param!r}")
-    labels = cluster_log(before.c[ia], rtol)
-    groups = [np.flatnonzero(labels == g) for g in np.unique(labels)]
+    groups = log_clusters(before.c[ia], rtol)
     rng = np.random.default_rng(seed)
     diffs = []
     # Each side's resamples are refitted as its own bootstrap would refit them (approach 2 keeps the
@@ -78,7 +77,7 @@ def paired_difference(before: Points, after: Points, keys_before: Sequence[Hasha
     again_first = {**settings, **first.resample_settings()}
     again_second = {**settings, **second.resample_settings()}
     for _ in range(n_bootstrap):
-        pick = np.concatenate([rng.choice(g, size=len(g), replace=True) for g in groups])
+        pick = resample_within(groups, rng)
         try:
             d = (_fit(law, after.subset(ib[pick]), again_second).params_[param]
                  - _fit(law, before.subset(ia[pick]), again_first).params_[param])

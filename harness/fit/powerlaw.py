@@ -90,3 +90,14 @@ def cluster_log(values: np.ndarray, rtol: float) -> np.ndarray:
             cur += 1
         labels[j] = cur
     return labels
+
+
+def log_clusters(values: np.ndarray, rtol: float) -> list[np.ndarray]:
+    """The indices of each cluster of ``cluster_log``, the clusters in ascending order of value."""
+    labels = cluster_log(values, rtol)
+    return [np.flatnonzero(labels == g) for g in np.unique(labels)]
+
+
+def resample_within(groups: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """One bootstrap draw that keeps every group: each group's indices drawn with replacement, joined."""
+    return np.concatenate([rng.choice(g, size=len(g), replace=True) for g in groups])

@@ -20,7 +20,7 @@ from harness.errors import FitInputError, InsufficientData
 from harness.fit.optima import OptimaLinesLaw
 from harness.fit.plots import isoflop_plot
 from harness.fit.points import Points
-from harness.fit.powerlaw import LogLine, cluster_log, fit_logline
+from harness.fit.powerlaw import LogLine, cluster_log, fit_logline, log_clusters, resample_within
 from harness.fit.results import percentile_ci
 from harness.fit.vertex import (
     DEFAULT_FINDER,
@@ -143,8 +143,7 @@ class IsoFlopFit(OptimaLinesLaw):
 
     def _budget_groups(self, points: Points) -> list[np.ndarray]:
         """The indices of each IsoFLOP budget's runs (C within ``rtol``)."""
-        labels = cluster_log(points.c, self.rtol)
-        return [np.flatnonzero(labels == g) for g in np.unique(labels)]
+        return log_clusters(points.c, self.rtol)
 
     def _vertex_sds(self, points: Points, groups: list[np.ndarray],
                     prof: list[tuple[IsoFlopProfile, Profile]]) -> dict[float, float] | None:
@@ -215,7 +214,7 @@ class IsoFlopFit(OptimaLinesLaw):
             for _ in range(self.n_bootstrap):
                 # Resample runs within each budget, so every resample keeps its IsoFLOP groups; where
                 # sizes were run with several seeds this resamples the seeds too.
-                idx = np.concatenate([rng.choice(g, size=len(g), replace=True) for g in groups])
+                idx = resample_within(groups, rng)
                 try:
                     nl, dl = self._lines([p for p, _ in self._profiles(points.subset(idx))], sd)
                 except (InsufficientData, OverflowError, np.linalg.LinAlgError):
