@@ -55,6 +55,8 @@ STUDIES = (
     Study("demo_porian_cpu", ("--bootstrap", "100", "--holdout", "3")),
     Study("demo_next_cpu", ("--bootstrap", "100", "--holdout", "3")),  # the demo's sweep callback settings
     Study("demo_wsd_cpu", ("--bootstrap", "100", "--holdout", "4")),  # its preset's callback settings
+    Study("demo_span_cpu", ("--bootstrap", "100", "--holdout", "3")),  # its preset's callback settings
+    Study("demo_decade_cpu", ("--bootstrap", "100", "--holdout", "3")),  # its preset's callback settings
     Study("eltec_isoflop_cpu", ("--bootstrap", "200", "--holdout", "5")),
     Study("synthetic_isoflop_cpu", ("--bootstrap", "200", "--holdout", "5")),
     Study("synthetic_isoflop_tuned_cpu", ("--bootstrap", "200", "--holdout", "5")),
