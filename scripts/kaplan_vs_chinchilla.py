@@ -18,9 +18,10 @@ is missing or whose fit fails is reported as such (the others still run).
 
 With --decades, the switches again over two decades of compute, each measured pair by pair on the
 same trunks (harness.fit.paired): the wsd study --decades (the tuned rule's rates) and the study's
-kvc_one_lr_decades_cpu (one rate for every size), each read two ways: the annealed branches' final
-losses, and the trunks' stable phase at 0.85 of each budget (harness.fit.constant_phase), the
-latter under 6ND of total N and under Kaplan's count. Writes <study>/decades.json and decades.md.
+kvc_one_lr_decades_cpu (one rate for every size) and kvc_warmup_one_lr_decades_cpu (one rate and
+Kaplan's fixed warmup), each read two ways: the annealed branches' final losses, and the trunks'
+stable phase at 0.85 of each budget (harness.fit.constant_phase), the latter under 6ND of total N
+and under Kaplan's count. Writes <study>/decades.json and decades.md.
 """
 
 from __future__ import annotations
@@ -179,12 +180,15 @@ STABLE = 0.85  # the stable phase is read at this fraction of each budget (a tru
 class Reading:
     key: str
     title: str
-    sweep: str  # "decades" (the --decades study) or "one_lr" (kvc_one_lr_decades_cpu under the study)
+    sweep: str  # "decades" (the --decades study), or "one_lr" / "fixed_warmup" (under the study)
     stable: bool  # read off the stable phase, else the runs' annealed final losses
     kaplan: bool  # Kaplan's FLOPs and non-embedding N, else 6ND of total N
 
 
 READINGS = (
+    Reading("kaplan", "Kaplan's setup: fixed warmup, one lr, constant rate, Kaplan's count", "fixed_warmup", True, True),
+    Reading("fixed_warmup_constant", "fixed warmup, one lr, constant rate", "fixed_warmup", True, False),
+    Reading("fixed_warmup_annealed", "fixed warmup, one lr, annealed to 0", "fixed_warmup", False, False),
     Reading("one_lr_kaplan", "one lr, constant rate, Kaplan's count", "one_lr", True, True),
     Reading("one_lr_constant", "one lr, constant rate", "one_lr", True, False),
     Reading("one_lr_annealed", "one lr, annealed to 0", "one_lr", False, False),
@@ -194,12 +198,18 @@ READINGS = (
 )
 # (switch, before, after, Porian et al.'s steps whose difference is the same switch, or None)
 SWITCHES = (
+    ("warmup (Kaplan's fixed 1M tokens -> about N), one lr, constant rate", "fixed_warmup_constant", "one_lr_constant",
+     ("last_layer_flops", "warmup")),
+    ("warmup, one lr, annealed", "fixed_warmup_annealed", "one_lr_annealed", None),
     ("accounting (Kaplan's count -> 6ND of total N)", "one_lr_kaplan", "one_lr_constant", ("kaplan", "last_layer_flops")),
     ("accounting, per-size lr", "tuned_kaplan", "tuned_constant", ("kaplan", "last_layer_flops")),
     ("per-size lr (one -> the tuned rule), constant rate", "one_lr_constant", "tuned_constant", ("warmup", "tuning")),
     ("per-size lr, annealed", "one_lr_annealed", "tuned_annealed", None),
     ("the schedule's end (constant -> annealed to 0), one lr", "one_lr_constant", "one_lr_annealed", ("warmup", "cosine")),
     ("the schedule's end, per-size lr", "tuned_constant", "tuned_annealed", ("warmup", "cosine")),
+    # Porian et al.'s last step tunes each size at a constant rate: their whole path is this one.
+    ("accounting, warmup and per-size lr together (Kaplan's setup -> Porian's, constant rate)", "kaplan",
+     "tuned_constant", ("kaplan", "tuning")),
 )
 
 
@@ -217,11 +227,13 @@ def _read(r: Reading, sweep: Path, budgets: list[float]) -> tuple[Points, list]:
     return pts, keys
 
 
-def decades(study: Path, decades_dir: Path, bootstrap: int) -> dict:
-    """Each reading's a (approach 2 and 3, own intervals) and each switch's paired change of a."""
+def decades(study: Path, decades_dir: Path, bootstrap: int, laws: tuple[str, ...] = LAWS) -> dict:
+    """Each reading's a (``laws``: approach 2 and 3, own intervals) and each switch's paired change of a
+    (approach 2)."""
     c = load_sweep(decades_dir).c
     budgets = sorted(float(f"{np.median(c[g]):.2g}") for g in log_clusters(c, 0.05))
-    sweeps = {"decades": decades_dir, "one_lr": study / "kvc_one_lr_decades_cpu"}
+    sweeps = {"decades": decades_dir, "one_lr": study / "kvc_one_lr_decades_cpu",
+              "fixed_warmup": study / "kvc_warmup_one_lr_decades_cpu"}
     read: dict[str, tuple[Points, list]] = {}
     out: dict = {"budgets": budgets, "stable_fraction": STABLE, "readings": [], "switches": []}
     for r in READINGS:
@@ -234,14 +246,13 @@ def decades(study: Path, decades_dir: Path, bootstrap: int) -> dict:
             continue
         pts = read[r.key][0]
         row["points"] = len(pts)
-        rep = fit_points(pts, list(LAWS), bootstrap=bootstrap, seed=0)
-        for law in LAWS:
+        rep = fit_points(pts, list(laws), bootstrap=bootstrap, seed=0)
+        for law in laws:
             res = rep.get(law)
             row[law] = ({"error": rep.skipped.get(law, "not fitted")} if res is None else
                         {"a": res.params.get("a"), "a_ci": res.ci.get("a"), "E": res.params.get("E")})
         out["readings"].append(row)
-        print(f"{r.key}: {len(pts)} points, approach 2 {_fmt(row['approach2'])}, approach 3 {_fmt(row['chinchilla'])}",
-              flush=True)
+        print(f"{r.key}: {len(pts)} points, " + ", ".join(f"{law} {_fmt(row[law])}" for law in laws), flush=True)
     for title, before, after, porian in SWITCHES:
         row = {"switch": title, "before": before, "after": after}
         if porian:

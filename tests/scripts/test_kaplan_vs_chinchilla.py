@@ -14,12 +14,16 @@ ROOT = Path(__file__).resolve().parents[2]
 STUDY = ROOT / "results" / "kaplan_vs_chinchilla_cpu"
 
 
-@pytest.mark.slow  # half a minute: every reading fitted with a bootstrap
+@pytest.mark.slow  # every reading read off its curves and fitted (approach 2 only: approach 3 is the slow law)
 def test_the_committed_switches_are_what_the_script_measures():
     mod = load_script("kaplan_vs_chinchilla")
     committed = json.loads((STUDY / "decades.json").read_text())
-    res = mod.decades(STUDY, ROOT / "results" / "synthetic_isoflop_decades_cpu", bootstrap=20)
+    res = mod.decades(STUDY, ROOT / "results" / "synthetic_isoflop_decades_cpu", bootstrap=20, laws=("approach2",))
     assert res["budgets"] == committed["budgets"] == [3e11, 1e12, 3e12, 1e13, 3e13]
+    # Three trunk sets (per-size rates; one rate; one rate with Kaplan's fixed warmup), three readings each.
+    assert [r["key"] for r in res["readings"]] == [r["key"] for r in committed["readings"]] and len(res["readings"]) == 9
+    assert [s["switch"] for s in res["switches"]] == [s["switch"] for s in committed["switches"]]
+    assert len(res["switches"]) == 9
     for got, want in zip(res["readings"], committed["readings"]):
         assert "error" not in got, got
         assert got["points"] == want["points"]
