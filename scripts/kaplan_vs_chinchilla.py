@@ -21,7 +21,9 @@ same trunks (harness.fit.paired): the wsd study --decades (the tuned rule's rate
 kvc_one_lr_decades_cpu (one rate for every size) and kvc_warmup_one_lr_decades_cpu (one rate and
 Kaplan's fixed warmup), each read two ways: the annealed branches' final losses, and the trunks'
 stable phase at 0.85 of each budget (harness.fit.constant_phase), the latter under 6ND of total N
-and under Kaplan's count. Writes <study>/decades.json and decades.md.
+and under Kaplan's count. The stable phase is read twice: at the budget's step (the two evaluations
+around it) and smoothed (a line through the evaluations within x1.5 of it); each switch that reads
+it is measured both ways. Writes <study>/decades.json and decades.md.
 """
 
 from __future__ import annotations
@@ -174,6 +176,9 @@ def plot(rows: list[dict], path: Path) -> None:
 # --- two decades, paired ------------------------------------------------------------------------
 
 STABLE = 0.85  # the stable phase is read at this fraction of each budget (a trunk decays after 0.9)
+# The smoothed reading's window, in steps: wide enough to hold 3-4 evaluations of a trunk evaluated
+# 20 times, narrow enough that the curve's bend costs under 0.1% (harness.fit.constant_phase).
+SMOOTH = 1.5
 
 
 @dataclass(frozen=True)
@@ -213,12 +218,13 @@ SWITCHES = (
 )
 
 
-def _read(r: Reading, sweep: Path, budgets: list[float]) -> tuple[Points, list]:
-    """The reading's points and each one's pairing key (shape, seed, budget rank)."""
+def _read(r: Reading, sweep: Path, budgets: list[float], window: float = 1.0) -> tuple[Points, list]:
+    """The reading's points and each one's pairing key (shape, seed, budget rank); a stable-phase
+    reading reads each point off the evaluations within ``window`` of its step."""
     params, flops = ("non_embedding", "kaplan") if r.kaplan else ("total", "6ND")
     runs = load_sweep(sweep, param_convention=params, flops_convention=flops)
     curves = {rc.run_id: rc for rc in runs.run_curves or []}
-    pts = constant_phase_points(runs, [STABLE * b for b in budgets]) if r.stable else runs
+    pts = constant_phase_points(runs, [STABLE * b for b in budgets], window=window) if r.stable else runs
     scale = STABLE if r.stable else 1.0
     keys = []
     for label, c in zip(pts.labels, pts.c):
@@ -227,15 +233,28 @@ def _read(r: Reading, sweep: Path, budgets: list[float]) -> tuple[Points, list]:
     return pts, keys
 
 
-def decades(study: Path, decades_dir: Path, bootstrap: int, laws: tuple[str, ...] = LAWS) -> dict:
-    """Each reading's a (``laws``: approach 2 and 3, own intervals) and each switch's paired change of a
-    (approach 2)."""
+def _paired(read: dict[str, tuple[Points, list]], before: str, after: str, bootstrap: int) -> dict:
+    if before not in read or after not in read:
+        return {"error": "a reading is missing"}
+    (pa, ka), (pb, kb) = read[before], read[after]
+    try:
+        return paired_difference(pa, pb, ka, kb, law="approach2", n_bootstrap=bootstrap).to_json()
+    except (FitInputError, InsufficientData) as e:
+        return {"error": str(e)}
+
+
+def decades(study: Path, decades_dir: Path, bootstrap: int, laws: tuple[str, ...] = LAWS,
+            smooth: float = SMOOTH) -> dict:
+    """Each reading's a (``laws``: approach 2 and 3, own intervals; a stable-phase reading also
+    smoothed, approach 2) and each switch's paired change of a (approach 2, both ways where a side
+    reads the stable phase)."""
     c = load_sweep(decades_dir).c
     budgets = sorted(float(f"{np.median(c[g]):.2g}") for g in log_clusters(c, 0.05))
     sweeps = {"decades": decades_dir, "one_lr": study / "kvc_one_lr_decades_cpu",
               "fixed_warmup": study / "kvc_warmup_one_lr_decades_cpu"}
     read: dict[str, tuple[Points, list]] = {}
-    out: dict = {"budgets": budgets, "stable_fraction": STABLE, "readings": [], "switches": []}
+    smoothed: dict[str, tuple[Points, list]] = {}  # the stable readings smoothed; the others as read
+    out: dict = {"budgets": budgets, "stable_fraction": STABLE, "smooth_window": smooth, "readings": [], "switches": []}
     for r in READINGS:
         row: dict = {"key": r.key, "title": r.title, "sweep": sweeps[r.sweep].name}
         try:
@@ -252,52 +271,77 @@ def decades(study: Path, decades_dir: Path, bootstrap: int, laws: tuple[str, ...
             row[law] = ({"error": rep.skipped.get(law, "not fitted")} if res is None else
                         {"a": res.params.get("a"), "a_ci": res.ci.get("a"), "E": res.params.get("E")})
         out["readings"].append(row)
-        print(f"{r.key}: {len(pts)} points, " + ", ".join(f"{law} {_fmt(row[law])}" for law in laws), flush=True)
+        smoothed[r.key] = _read(r, sweeps[r.sweep], budgets, window=smooth) if r.stable else read[r.key]
+        if r.stable:
+            res = fit_points(smoothed[r.key][0], ["approach2"], bootstrap=bootstrap, seed=0).get("approach2")
+            row["approach2_smoothed"] = ({"error": "not fitted"} if res is None else
+                                         {"a": res.params.get("a"), "a_ci": res.ci.get("a")})
+        print(f"{r.key}: {len(pts)} points, " + ", ".join(f"{law} {_fmt(row[law])}" for law in laws)
+              + (f", approach2 smoothed {_fmt(row['approach2_smoothed'])}" if r.stable else ""), flush=True)
+    stable = {r.key for r in READINGS if r.stable}
     for title, before, after, porian in SWITCHES:
         row = {"switch": title, "before": before, "after": after}
         if porian:
             row["porian"] = {ds: PORIAN_STEPS[porian[1]][ds].value - PORIAN_STEPS[porian[0]][ds].value
                              for ds in ("RefinedWeb", "OpenWebText2")}
             row["porian_steps"] = list(porian)
-        if before in read and after in read:
-            (pa, ka), (pb, kb) = read[before], read[after]
-            try:
-                row["approach2"] = paired_difference(pa, pb, ka, kb, law="approach2", n_bootstrap=bootstrap).to_json()
-            except (FitInputError, InsufficientData) as e:
-                row["approach2"] = {"error": str(e)}
-        else:
-            row["approach2"] = {"error": "a reading is missing"}
+        row["approach2"] = _paired(read, before, after, bootstrap)
+        if {before, after} & stable:
+            row["approach2_smoothed"] = _paired(smoothed, before, after, bootstrap)
         out["switches"].append(row)
     return out
 
 
+def _verdict(d: dict, porian: dict | None) -> str:
+    lo, hi = d["ci"]
+    verdict = "moves a" if lo > 0 or hi < 0 else "no move beyond the interval"
+    if porian:
+        inside = [lo <= v <= hi for v in porian.values()]
+        verdict += ("; theirs inside" if all(inside) else "; theirs excluded" if not any(inside)
+                    else "; one of theirs inside")
+    return verdict
+
+
+def _change(d: dict | None) -> str:
+    if d is None:
+        return "(reads no stable phase)"
+    if "error" in d:
+        return f"not measured ({d['error'][:100]})"
+    lo, hi = d["ci"]
+    return f"{d['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+
+
 def decades_markdown(res: dict) -> str:
+    w = res.get("smooth_window")
     lines = [f"Budgets {', '.join(f'{b:g}' for b in res['budgets'])} (6ND); stable phase read at "
-             f"{res['stable_fraction']:g} of each. 95% intervals.", "",
-             "| reading | points | a, approach 2 | a, approach 3 | E, approach 3 |", "|---|---|---|---|---|"]
+             f"{res['stable_fraction']:g} of each" + (f", at the budget's step and smoothed over the evaluations within "
+                                                      f"x{w:g} of it" if w else "") + ". 95% intervals.", ""]
+    smooth_col = f" a, approach 2, stable phase smoothed x{w:g} |" if w else ""
+    lines += [f"| reading | points | a, approach 2 |{smooth_col} a, approach 3 | E, approach 3 |",
+              "|---|---|---|" + ("---|" if w else "") + "---|---|"]
     for r in res["readings"]:
         if "error" in r:
-            lines.append(f"| {r['title']} | - | not read ({r['error'][:100]}) | | |")
+            lines.append(f"| {r['title']} | - | not read ({r['error'][:100]}) |" + (" |" if w else "") + " | |")
             continue
         e = (r.get("chinchilla") or {}).get("E")
-        lines.append(f"| {r['title']} | {r['points']} | {_fmt(r.get('approach2'))} | {_fmt(r.get('chinchilla'))} | "
+        smooth = f" {_fmt(r.get('approach2_smoothed')) if 'approach2_smoothed' in r else 'as read'} |" if w else ""
+        lines.append(f"| {r['title']} | {r['points']} | {_fmt(r.get('approach2'))} |{smooth} {_fmt(r.get('chinchilla'))} | "
                      f"{'' if e is None else f'{e:.3f}'} |")
-    lines += ["", "| switch | pairs | change of a, approach 2 (paired) | resolved; Porian et al.'s change against the interval | Porian et al.: change, "
-                  "RefinedWeb / OpenWebText2 |", "|---|---|---|---|---|"]
+    head = "| switch | pairs | change of a, approach 2 (paired) | resolved; Porian et al.'s change against the interval |"
+    rule = "|---|---|---|---|"
+    if w:
+        head += f" change, stable phase smoothed x{w:g} | resolved, smoothed |"
+        rule += "---|---|"
+    lines += ["", head + " Porian et al.: change, RefinedWeb / OpenWebText2 |", rule + "---|"]
     for s in res["switches"]:
         d = s["approach2"]
         theirs = (f"{s['porian']['RefinedWeb']:+.3f} / {s['porian']['OpenWebText2']:+.3f} ({s['porian_steps'][0]} -> "
                   f"{s['porian_steps'][1]})" if s.get("porian") else "not run")
-        if "error" in d:
-            lines.append(f"| {s['switch']} | - | not measured ({d['error'][:100]}) | | {theirs} |")
-            continue
-        lo, hi = d["ci"]
-        verdict = "moves a" if lo > 0 or hi < 0 else "no move beyond the interval"
-        if s.get("porian"):
-            inside = [lo <= v <= hi for v in s["porian"].values()]
-            verdict += ("; theirs inside" if all(inside) else "; theirs excluded" if not any(inside)
-                        else "; one of theirs inside")
-        lines.append(f"| {s['switch']} | {d['pairs']} | {d['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}] | {verdict} | {theirs} |")
+        cells = [s["switch"], str(d.get("pairs", "-")), _change(d), "" if "error" in d else _verdict(d, s.get("porian"))]
+        if w:
+            ds = s.get("approach2_smoothed")
+            cells += [_change(ds), "" if ds is None or "error" in ds else _verdict(ds, s.get("porian"))]
+        lines.append("| " + " | ".join(cells + [theirs]) + " |")
     lines += ["", "Porian et al.'s change is the difference of their steps' bootstrap medians (their intervals are "
                   "per step, not paired)."]
     return "\n".join(lines) + "\n"
@@ -312,18 +356,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--decades", type=Path, default=None,
                     help="the two-decade wsd study (per-size rates) that kvc_one_lr_decades_cpu pairs with: "
                          "write decades.json and decades.md instead of the steps")
+    ap.add_argument("--smooth", type=float, default=SMOOTH, metavar="W",
+                    help=f"with --decades: the window (a factor in steps) of the smoothed stable-phase reading "
+                         f"(default {SMOOTH:g})")
+    ap.add_argument("--laws", default=",".join(LAWS), help="with --decades: the laws fitted to each reading")
+    ap.add_argument("--out", default="decades", metavar="NAME",
+                    help="with --decades: write <study>/NAME.json and NAME.md (default decades)")
     args = ap.parse_args(argv)
     if not args.study.is_dir():
         print(f"kaplan_vs_chinchilla: {args.study}: no such study folder", file=sys.stderr)
         return 2
     if args.decades is not None:
         try:
-            res = decades(args.study, args.decades, args.bootstrap)
+            res = decades(args.study, args.decades, args.bootstrap, tuple(args.laws.split(",")), args.smooth)
         except FitInputError as e:
             print(f"kaplan_vs_chinchilla: {e}", file=sys.stderr)
             return 2
-        (args.study / "decades.json").write_text(json.dumps(res, indent=1, default=float) + "\n")
-        (args.study / "decades.md").write_text(decades_markdown(res))
+        (args.study / f"{args.out}.json").write_text(json.dumps(res, indent=1, default=float) + "\n")
+        (args.study / f"{args.out}.md").write_text(decades_markdown(res))
         return 0
     rows = []
     for step in STEPS:

@@ -93,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run records: fit points read off each run's constant-rate phase at these budgets C "
                         "(comma-separated, in --flops-convention) in place of the runs' final losses: Kaplan's "
                         "reading of one long run per size (a wsd trunk's stable phase, a constant-rate run)")
+    p.add_argument("--constant-phase-window", type=float, default=1.0, metavar="W",
+                   help="with --constant-phase: read each point off a least-squares line in (log step, log loss) "
+                        "through the evaluations within a factor W of its step, averaging a constant rate's jitter "
+                        "(default 1: the line through the two evaluations around it)")
     g = p.add_argument_group("approach 2 (IsoFLOP vertices)")
     g.add_argument("--vertex", choices=VERTEX_FINDERS, default=DEFAULT_FINDER,
                    help="how each budget's minimum is found: local (a parabola through the sizes around the lowest "
@@ -205,11 +209,14 @@ def run(argv: list[str] | None = None) -> int:
                       param_convention=args.param_convention, flops_convention=args.flops_convention, val_set=args.val_set, train_set=args.train_set) for path in args.inputs]
     patterns = [pat.strip() for arg in args.runs for pat in arg.split(",") if pat.strip()]
     points = concat(parts).select(patterns)
+    if args.constant_phase_window != 1.0 and not args.constant_phase:
+        raise FitInputError("--constant-phase-window sets how --constant-phase reads its budgets: give the budgets too")
     if args.constant_phase:
         if args.tuning or any(get_law(law).fits_curves for law in (args.law or [])):
             raise FitInputError("--constant-phase reads points off the curves: it does not combine with --tuning or "
                                 "the curve laws")
-        points = constant_phase_points(points, _budgets(args.constant_phase, "--constant-phase"))
+        points = constant_phase_points(points, _budgets(args.constant_phase, "--constant-phase"),
+                                       window=args.constant_phase_window)
     points = points.drop_highest_loss(args.drop_highest_loss)
     tuning = None
     if (args.drop_undertuned or args.downweight_undertuned is not None) and not args.tuning:

@@ -12,6 +12,7 @@ from harness.cli.fit import main
 
 RESULTS = Path(__file__).resolve().parents[2] / "results"
 DECADES = RESULTS / "synthetic_isoflop_decades_cpu"
+A_SMOOTHED = 0.628  # approach 2 on the same 80 points read smoothed over x1.5 (0.625 at the budgets' steps)
 
 
 @pytest.mark.slow  # seconds: outside the quick loop
@@ -33,3 +34,21 @@ def test_runs_that_never_hold_their_peak_rate_are_one_line(tmp_path, capsys):
     assert main([str(RESULTS / "demo"), "--constant-phase", "1e12", "--json", str(tmp_path / "f.json")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "stays at its peak rate" in err[0] and "results/demo" in err[0]
+
+
+@pytest.mark.slow  # seconds: outside the quick loop
+def test_the_stable_phase_smoothed_over_a_window(tmp_path, capsys):
+    out = tmp_path / "fit.json"
+    assert main([str(DECADES), "--constant-phase", "2.55e11,8.5e11,2.55e12,8.5e12,2.55e13", "--constant-phase-window",
+                 "1.5", "--law", "approach2", "--bootstrap", "0", "--json", str(out)]) == 0
+    fit = json.loads(out.read_text())
+    note = next(n for n in fit["notes"] if n.startswith("constant phase: 80 points"))
+    assert "a least-squares line in log step through the evaluations within x1.5 of each" in note
+    assert abs(fit["laws"][0]["params"]["a"] - A_SMOOTHED) < 0.005
+
+
+def test_a_window_without_budgets_is_one_line(tmp_path, capsys):
+    assert main([str(RESULTS / "demo"), "--constant-phase-window", "1.5", "--json", str(tmp_path / "f.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--constant-phase-window" in err[0] and "give the budgets too" in err[0]
+    assert not (tmp_path / "f.json").exists()

@@ -95,3 +95,41 @@ def test_runs_without_a_constant_phase_are_one_line_naming_the_source() -> None:
         constant_phase_points(points_of(cosine), [budget(500)])
     with pytest.raises(FitInputError, match="holds no run records with loss curves"):
         constant_phase_points(Points.from_arrays(n=[1e4] * 3, d=[1e6] * 3, loss=[3.0] * 3, source="x.csv"), [1e12])
+
+
+def test_a_window_reads_a_least_squares_line_through_the_evaluations_around_the_step() -> None:
+    (t,) = trajectories([curve("t", 1000, WSD, range(100, 1001, 50))])
+    # Evaluations within x1.5 of 500: 350 .. 750 (9 of them); the line through them in (log step, log loss).
+    steps = np.arange(350, 751, 50)
+    slope, intercept = np.polyfit(np.log(steps) - math.log(500), np.log(loss(steps)), 1)
+    assert loss_at(t, 500, window=1.5) == pytest.approx(math.exp(intercept), rel=1e-12)
+    # The curve's bend across the window biases the line upwards: by 0.11% for 2 + 10 s^-0.5, where
+    # the reducible part is 18% of the loss (about as on the synthetic language's trunks).
+    assert 0.0010 < loss_at(t, 500, window=1.5) / float(loss(500)) - 1 < 0.0012
+    # A window of 1 is the two-point reading; a window that reaches past the constant phase uses what
+    # lies inside it (here 600 .. 900, the decay after 900 excluded), not the decay's evaluations; lopsided,
+    # its bend costs less (the line is read near its end, where a chord's error changes sign).
+    assert loss_at(t, 525, window=1.0) == loss_at(t, 525)
+    assert abs(loss_at(t, 850, window=1.5) / float(loss(850)) - 1) < 0.0002
+
+
+def test_a_window_averages_the_jitter_of_a_constant_rate() -> None:
+    rng = np.random.default_rng(0)
+    truth = loss(np.array([450, 500, 550]))
+    errors = {1.0: [], 1.5: []}
+    for k in range(200):
+        c = curve(f"t{k}", 1000, WSD, range(100, 1001, 50))
+        c.eval_loss = c.eval_loss * np.exp(rng.normal(0.0, 0.005, len(c.eval_loss)))  # 0.5% jitter per evaluation
+        (t,) = trajectories([c])
+        for w in errors:
+            errors[w] += [loss_at(t, s, window=w) / v - 1 for s, v in zip((450, 500, 550), truth)]
+    rms = {w: float(np.sqrt(np.mean(np.square(e)))) for w, e in errors.items()}
+    assert 0.0045 < rms[1.0] < 0.0055  # one evaluation's jitter
+    assert rms[1.5] < 0.5 * rms[1.0]  # nine evaluations on a line: about a third of it
+    assert abs(np.mean(errors[1.5]) - 0.001) < 0.0005  # and no bias beyond the bend's 0.1%
+
+
+def test_a_window_below_one_is_one_line() -> None:
+    trunk = curve("t", 1000, WSD, range(100, 1001, 50))
+    with pytest.raises(FitInputError, match="--constant-phase-window: 0.5 is below 1"):
+        constant_phase_points(points_of(trunk), [budget(500)], window=0.5)

@@ -24,14 +24,28 @@ def test_the_committed_switches_are_what_the_script_measures():
     assert [r["key"] for r in res["readings"]] == [r["key"] for r in committed["readings"]] and len(res["readings"]) == 9
     assert [s["switch"] for s in res["switches"]] == [s["switch"] for s in committed["switches"]]
     assert len(res["switches"]) == 9
+    stable = {r.key for r in mod.READINGS if r.stable}
+    assert len(stable) == 6  # the constant-rate readings, under 6ND and under Kaplan's count
     for got, want in zip(res["readings"], committed["readings"]):
         assert "error" not in got, got
         assert got["points"] == want["points"]
         assert got["approach2"]["a"] == pytest.approx(want["approach2"]["a"], abs=1e-9)
+        # Each stable-phase reading again, smoothed over the evaluations within x1.5 of each budget.
+        assert ("approach2_smoothed" in got) == (got["key"] in stable)
+        if "approach2_smoothed" in got:
+            assert got["approach2_smoothed"]["a"] == pytest.approx(want["approach2_smoothed"]["a"], abs=1e-9)
     for got, want in zip(res["switches"], committed["switches"]):
         # The point estimates do not depend on the resamples; the committed intervals used 200.
         assert got["approach2"]["pairs"] == want["approach2"]["pairs"]
         assert got["approach2"]["diff"] == pytest.approx(want["approach2"]["diff"], abs=1e-9)
         lo, hi = want["approach2"]["ci"]
         assert lo <= want["approach2"]["diff"] <= hi
+        # Both ways where a side reads the stable phase; an annealed-only switch has nothing to smooth.
+        assert ("approach2_smoothed" in got) == bool({got["before"], got["after"]} & stable)
+        if "approach2_smoothed" in got:
+            assert got["approach2_smoothed"]["diff"] == pytest.approx(want["approach2_smoothed"]["diff"], abs=1e-9)
+    assert res["smooth_window"] == committed["smooth_window"] == 1.5
+    warmup = next(s for s in committed["switches"] if s["switch"].startswith("warmup (Kaplan's"))
+    # The committed finding: smoothed, the warmup's interval excludes Porian et al.'s move on both datasets.
+    assert all(v < warmup["approach2_smoothed"]["ci"][0] for v in warmup["porian"].values())
     assert mod.decades_markdown(committed) == (STUDY / "decades.md").read_text()
