@@ -108,13 +108,13 @@ def loss_at(t: _Trajectory, step: float, max_gap: float = MAX_GAP, window: float
         near |= {int(s) for s in steps if step / window <= s <= step * window}
     if len(near) == 1:
         return t.losses[near.pop()]
-    if len(near) == 2:  # the line through the two around the step, as an interpolation
+    if len(near) == 2:  # the line through two points, written as the interpolation it always was
         lo, hi = sorted(near)
         w = (math.log(step) - math.log(lo)) / (math.log(hi) - math.log(lo))
         return math.exp((1 - w) * math.log(t.losses[lo]) + w * math.log(t.losses[hi]))
     x = np.log(np.array(sorted(near), dtype=float)) - math.log(step)
     y = np.log([t.losses[s] for s in sorted(near)])
-    # The line's value at x = 0 (the step itself); through two points it is their interpolation.
+    # The line's value at x = 0, the step itself.
     _, intercept = np.polyfit(x, y, 1)
     return math.exp(float(intercept))
 
