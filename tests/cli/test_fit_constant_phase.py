@@ -40,7 +40,8 @@ def test_runs_that_never_hold_their_peak_rate_are_one_line(tmp_path, capsys):
 def test_the_stable_phase_smoothed_over_a_window(tmp_path, capsys):
     out = tmp_path / "fit.json"
     assert main([str(DECADES), "--constant-phase", "2.55e11,8.5e11,2.55e12,8.5e12,2.55e13", "--constant-phase-window",
-                 "1.5", "--law", "approach2", "--bootstrap", "0", "--json", str(out)]) == 0
+                 "1.5", "--law", "approach2", "--bootstrap", "0", "--json", str(out), "--report", str(tmp_path / "report.md"),
+                 "--plots", str(tmp_path / "plots")]) == 0  # the report and plots too, or they land in the study
     fit = json.loads(out.read_text())
     note = next(n for n in fit["notes"] if n.startswith("constant phase: 102 points"))
     assert "a least-squares line in log step through the evaluations within x1.5 of each" in note
