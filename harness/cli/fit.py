@@ -193,8 +193,10 @@ def run(argv: list[str] | None = None) -> int:
         raise FitInputError(f"--inference-tokens must be a non-negative number of tokens, got {args.inference_tokens:g}")
     budgets = _budgets(args.at_flops)
     json_path, plots, rep = args.json, args.plots, args.report
-    # A single sweep directory gets its outputs beside its runs unless told otherwise.
-    if len(args.inputs) == 1 and (Path(args.inputs[0]) / "runs").is_dir():
+    # A single sweep directory gets its outputs beside its runs unless told otherwise. Naming any one
+    # output says where this fit goes: the others are then not written, rather than written over the
+    # sweep's own report and plots with another fit's.
+    if len(args.inputs) == 1 and (Path(args.inputs[0]) / "runs").is_dir() and not (json_path or plots or rep):
         sweep = Path(args.inputs[0])
         json_path = json_path or sweep / "fit.json"
         plots = plots or sweep / "plots"

@@ -31,3 +31,15 @@ def test_the_new_and_the_deprecated_flags_read_the_same_convention(tmp_path, cap
     assert "--params is deprecated; it is read as --param-convention" in err
     assert (new["c_convention"], new["n_convention"]) == ("6ND", "non_embedding")
     assert new["laws"] == old["laws"]
+
+
+def test_a_sweep_folder_gets_all_three_outputs_only_when_none_is_named(tmp_path, capsys):
+    sweep = tmp_path / "demo"
+    (sweep / "runs").mkdir(parents=True)
+    for path in sorted((DEMO / "runs").glob("*.json")):
+        (sweep / "runs" / path.name).write_bytes(path.read_bytes())
+    assert main([str(sweep), "--law", "approach2", "--bootstrap", "0", "--json", str(tmp_path / "elsewhere.json")]) == 0
+    assert (tmp_path / "elsewhere.json").exists()
+    assert sorted(p.name for p in sweep.iterdir()) == ["runs"]  # no report or plots written over the sweep's own
+    assert main([str(sweep), "--law", "approach2", "--bootstrap", "0"]) == 0
+    assert sorted(p.name for p in sweep.iterdir()) == ["fit.json", "plots", "report.md", "runs"]
