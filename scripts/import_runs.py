@@ -29,6 +29,7 @@ from pathlib import Path
 
 from harness import records
 from harness.errors import HarnessError
+from harness.records.store import scan_records
 
 
 def _comparable(rec: records.RunRecord) -> dict:
@@ -44,13 +45,12 @@ def plan_import(src: Path, store: str, sweep_name: str | None = None
     """(records to write, already there, not completed, problems) for the sweep folder ``src``."""
     if not (src / "runs").is_dir():
         return [], [], [], [f"{src}: not a sweep folder (it has no runs/ folder)"]
-    good, bad = records.scan_sweep(src)
+    good, bad = scan_records(records.iter_record_paths(src))
     problems = [f"{path}: {reason}" for path, reason in bad]
     todo: list[records.RunRecord] = []
     same: list[str] = []
     skipped: list[str] = []
-    for rec in good:
-        path = records.record_path(src.parent, src.name, rec.run_id)
+    for path, rec in good:
         if rec.status != "completed":
             skipped.append(f"{path.name} ({rec.status})")
             continue

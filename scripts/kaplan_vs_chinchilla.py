@@ -218,19 +218,23 @@ SWITCHES = (
 )
 
 
-def _read(r: Reading, sweep: Path, budgets: list[float], window: float = 1.0) -> tuple[Points, list]:
-    """The reading's points and each one's pairing key (shape, seed, budget rank); a stable-phase
-    reading reads each point off the evaluations within ``window`` of its step."""
+def _read(r: Reading, sweep: Path, budgets: list[float], windows: tuple[float, ...]) -> list[tuple[Points, list]]:
+    """The reading's points and each one's pairing key (shape, seed, budget rank), from one load of
+    the sweep: a stable-phase reading once per window (each point off the evaluations within it), an
+    annealed one once."""
     params, flops = ("non_embedding", "kaplan") if r.kaplan else ("total", "6ND")
     runs = load_sweep(sweep, param_convention=params, flops_convention=flops)
     curves = {rc.run_id: rc for rc in runs.run_curves or []}
-    pts = constant_phase_points(runs, [STABLE * b for b in budgets], window=window) if r.stable else runs
     scale = STABLE if r.stable else 1.0
-    keys = []
-    for label, c in zip(pts.labels, pts.c):
-        rc = curves[label.split("@")[0]]
-        keys.append((rc.shape_key, rc.seed, int(np.argmin(np.abs(np.log(np.array(budgets) * scale / c))))))
-    return pts, keys
+    out = []
+    for window in windows if r.stable else windows[:1]:
+        pts = constant_phase_points(runs, [STABLE * b for b in budgets], window=window) if r.stable else runs
+        keys = []
+        for label, c in zip(pts.labels, pts.c):
+            rc = curves[label.split("@")[0]]
+            keys.append((rc.shape_key, rc.seed, int(np.argmin(np.abs(np.log(np.array(budgets) * scale / c))))))
+        out.append((pts, keys))
+    return out
 
 
 def _paired(read: dict[str, tuple[Points, list]], before: str, after: str, bootstrap: int) -> dict:
@@ -258,11 +262,12 @@ def decades(study: Path, decades_dir: Path, bootstrap: int, laws: tuple[str, ...
     for r in READINGS:
         row: dict = {"key": r.key, "title": r.title, "sweep": sweeps[r.sweep].name}
         try:
-            read[r.key] = _read(r, sweeps[r.sweep], budgets)
+            got = _read(r, sweeps[r.sweep], budgets, (1.0, smooth))
         except FitInputError as e:
             row["error"] = str(e)
             out["readings"].append(row)
             continue
+        read[r.key], smoothed[r.key] = got[0], got[-1]
         pts = read[r.key][0]
         row["points"] = len(pts)
         rep = fit_points(pts, list(laws), bootstrap=bootstrap, seed=0)
@@ -271,7 +276,6 @@ def decades(study: Path, decades_dir: Path, bootstrap: int, laws: tuple[str, ...
             row[law] = ({"error": rep.skipped.get(law, "not fitted")} if res is None else
                         {"a": res.params.get("a"), "a_ci": res.ci.get("a"), "E": res.params.get("E")})
         out["readings"].append(row)
-        smoothed[r.key] = _read(r, sweeps[r.sweep], budgets, window=smooth) if r.stable else read[r.key]
         if r.stable:
             res = fit_points(smoothed[r.key][0], ["approach2"], bootstrap=bootstrap, seed=0).get("approach2")
             row["approach2_smoothed"] = ({"error": "not fitted"} if res is None else
@@ -312,35 +316,30 @@ def _change(d: dict | None) -> str:
 
 
 def decades_markdown(res: dict) -> str:
-    w = res.get("smooth_window")
+    w = res["smooth_window"]
     lines = [f"Budgets {', '.join(f'{b:g}' for b in res['budgets'])} (6ND); stable phase read at "
-             f"{res['stable_fraction']:g} of each" + (f", at the budget's step and smoothed over the evaluations within "
-                                                      f"x{w:g} of it" if w else "") + ". 95% intervals.", ""]
-    smooth_col = f" a, approach 2, stable phase smoothed x{w:g} |" if w else ""
-    lines += [f"| reading | points | a, approach 2 |{smooth_col} a, approach 3 | E, approach 3 |",
-              "|---|---|---|" + ("---|" if w else "") + "---|---|"]
+             f"{res['stable_fraction']:g} of each, at the budget's step and smoothed over the evaluations within "
+             f"x{w:g} of it. 95% intervals.", "",
+             f"| reading | points | a, approach 2 | a, approach 2, stable phase smoothed x{w:g} | a, approach 3 | "
+             "E, approach 3 |", "|---|---|---|---|---|---|"]
     for r in res["readings"]:
         if "error" in r:
-            lines.append(f"| {r['title']} | - | not read ({r['error'][:100]}) |" + (" |" if w else "") + " | |")
+            lines.append(f"| {r['title']} | - | not read ({r['error'][:100]}) | | | |")
             continue
         e = (r.get("chinchilla") or {}).get("E")
-        smooth = f" {_fmt(r.get('approach2_smoothed')) if 'approach2_smoothed' in r else 'as read'} |" if w else ""
-        lines.append(f"| {r['title']} | {r['points']} | {_fmt(r.get('approach2'))} |{smooth} {_fmt(r.get('chinchilla'))} | "
+        smooth = _fmt(r["approach2_smoothed"]) if "approach2_smoothed" in r else "as read"
+        lines.append(f"| {r['title']} | {r['points']} | {_fmt(r.get('approach2'))} | {smooth} | {_fmt(r.get('chinchilla'))} | "
                      f"{'' if e is None else f'{e:.3f}'} |")
-    head = "| switch | pairs | change of a, approach 2 (paired) | resolved; Porian et al.'s change against the interval |"
-    rule = "|---|---|---|---|"
-    if w:
-        head += f" change, stable phase smoothed x{w:g} | resolved, smoothed |"
-        rule += "---|---|"
-    lines += ["", head + " Porian et al.: change, RefinedWeb / OpenWebText2 |", rule + "---|"]
+    lines += ["", "| switch | pairs | change of a, approach 2 (paired) | resolved; Porian et al.'s change against the "
+                  f"interval | change, stable phase smoothed x{w:g} | resolved, smoothed | Porian et al.: change, "
+                  "RefinedWeb / OpenWebText2 |", "|---|---|---|---|---|---|---|"]
     for s in res["switches"]:
         d = s["approach2"]
         theirs = (f"{s['porian']['RefinedWeb']:+.3f} / {s['porian']['OpenWebText2']:+.3f} ({s['porian_steps'][0]} -> "
                   f"{s['porian_steps'][1]})" if s.get("porian") else "not run")
-        cells = [s["switch"], str(d.get("pairs", "-")), _change(d), "" if "error" in d else _verdict(d, s.get("porian"))]
-        if w:
-            ds = s.get("approach2_smoothed")
-            cells += [_change(ds), "" if ds is None or "error" in ds else _verdict(ds, s.get("porian"))]
+        ds = s.get("approach2_smoothed")
+        cells = [s["switch"], str(d.get("pairs", "-")), _change(d), "" if "error" in d else _verdict(d, s.get("porian")),
+                 _change(ds), "" if ds is None or "error" in ds else _verdict(ds, s.get("porian"))]
         lines.append("| " + " | ".join(cells + [theirs]) + " |")
     lines += ["", "Porian et al.'s change is the difference of their steps' bootstrap medians (their intervals are "
                   "per step, not paired)."]
