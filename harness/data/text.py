@@ -70,6 +70,7 @@ from harness.config import TextDataConfig
 from harness.data import epoch_indices
 from harness.errors import DataError
 from harness.files import atomic_write, atomic_write_text, file_lock
+from harness.paths import resolve_path
 
 log = logging.getLogger(__name__)
 
@@ -80,23 +81,6 @@ BUILDERS = {".txt": "text", ".json": "json", ".jsonl": "json", ".parquet": "parq
 COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst")
 SAMPLE_BY = ("paragraph", "document", "line")
 _ENCODE_BATCH = 512  # documents per encode call: large enough to keep both threads busy
-
-
-
-
-def _original_cwd() -> Path:
-    # Hydra may chdir into its output folder; paths on the command line mean the user's folder.
-    try:
-        from hydra.utils import get_original_cwd
-
-        return Path(get_original_cwd())
-    except (ImportError, ValueError):
-        return Path.cwd()
-
-
-def resolve_path(p: str) -> Path:
-    path = Path(os.path.expanduser(p))
-    return path if path.is_absolute() else _original_cwd() / path
 
 
 def _cache_root(cfg: TextDataConfig) -> Path:

@@ -13,11 +13,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import RecordError
+from harness.paths import portable_path
 
 SCHEMA_VERSION = 1
 STATUSES = ("completed", "diverged", "failed")
@@ -205,11 +205,16 @@ def record_from_json(raw: bytes, source: str) -> RunRecord:
 
 
 def portable_config(d: dict[str, Any]) -> dict[str, Any]:
-    """The config as a record keeps it: the default cache folder under $HOME is written ``~/...``,
-    so a record committed to a repository names no folder of the machine that trained it."""
+    """The config as a record keeps it, naming no folder of the machine that trained it: the cache
+    folder and local data files under $HOME as ``~/...``, data files in the shared data folder as
+    ``$HARNESS_SHARED_DATA/...`` (``harness.paths``), so a record committed to a repository names
+    no path outside it and still finds its data on another machine."""
     data = d.get("data")
-    home = os.path.expanduser("~")
-    if isinstance(data, dict) and isinstance(data.get("cache_dir"), str) and home not in ("", "/") \
-            and (data["cache_dir"] == home or data["cache_dir"].startswith(home + os.sep)):
-        d = {**d, "data": {**data, "cache_dir": "~" + data["cache_dir"][len(home):]}}
-    return d
+    if not isinstance(data, dict):
+        return d
+    data = dict(data)
+    if isinstance(data.get("cache_dir"), str):
+        data["cache_dir"] = portable_path(data["cache_dir"])
+    if isinstance(data.get("paths"), list):
+        data["paths"] = [portable_path(p) if isinstance(p, str) else p for p in data["paths"]]
+    return {**d, "data": data}

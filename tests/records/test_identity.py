@@ -87,3 +87,18 @@ def test_every_committed_record_hashes_to_its_own_run_id():
             assert records.run_id_of(rec.config) == rec.run_id == path.stem, path
             checked += 1
     assert checked >= 150
+
+
+def test_a_record_names_shared_data_by_the_folder_and_keeps_its_run_id(tmp_path, monkeypatch):
+    shared = tmp_path / "shared" / "data"
+    shared.mkdir(parents=True)
+    (shared / "corpus.txt").write_text(CORPUS)
+    monkeypatch.setenv("HARNESS_SHARED_DATA", str(shared))
+    d = as_dict(_text_cfg(shared / "corpus.txt", tmp_path / "cache"))
+    kept = records.portable_config(d)
+    assert kept["data"]["paths"] == ["$HARNESS_SHARED_DATA/corpus.txt"]
+    assert d["data"]["paths"] == [str(shared / "corpus.txt")]  # the live config is left as it was
+    # the recorded config finds the same file again, so the id computed from it is the run's own
+    assert records.run_id_of(kept) == records.run_id_of(d)
+    monkeypatch.setenv("HARNESS_SHARED_DATA", str(tmp_path / "nowhere"))
+    assert records.run_id_of(kept) != records.run_id_of(d)
