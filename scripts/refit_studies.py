@@ -64,7 +64,7 @@ STUDIES = (
     Study("synthetic_isoflop_wsd_tuned_cpu", ("--bootstrap", "200", "--holdout", "5")),
     Study("synthetic_isoflop_wsd_long_cpu", ("--bootstrap", "200")),
     Study("synthetic_isoflop_decades_cpu", ("--bootstrap", "200")),
-    Study("synthetic_isoflop_decades_cpu/holdout", ("--bootstrap", "200", "--holdout", "15"),
+    Study("synthetic_isoflop_decades_cpu/holdout", ("--bootstrap", "200", "--holdout", "18"),
           runs="synthetic_isoflop_decades_cpu", compare_global=False),
     # The same trunks read at their stable phase, 0.85 of each budget (issue 20): the runs under a
     # constant rate, Kaplan's reading, beside the annealed branches above.

@@ -63,3 +63,13 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "no such sweep folder" in err[0]
     assert "3 budget(s)" in err[1] and "at least 4" in err[1] and "results/demo" in err[1]
+
+
+@pytest.mark.slow  # seconds of fitting: outside the quick loop
+def test_the_committed_forecast_is_the_script_s_output(monkeypatch):
+    # results/synthetic_isoflop_decades_cpu/forecast.md, as its README quotes it: rerun the script
+    # (the command in the file's first line) when the study's runs change.
+    mod = load_script("forecast_by_budget")
+    monkeypatch.chdir(RESULTS.parent)
+    study = "results/synthetic_isoflop_decades_cpu"
+    assert (RESULTS.parent / study / "forecast.md").read_text() == mod.markdown(mod.load_sweep(study), study)
