@@ -61,8 +61,7 @@ def portable_path(p: str) -> str:
     (links and ``..`` followed), so ``../shared/data/x`` and the same file named absolutely agree."""
     if p.startswith(SHARED_DATA_PREFIX):
         return p
-    path = Path(os.path.abspath(resolve_path(p)))
-    rel = _inside(path.resolve(), shared_data_root().resolve())
+    rel = _inside(resolve_path(p).resolve(), shared_data_root().resolve())
     if rel is not None:
         return SHARED_DATA_PREFIX + rel
     home = os.path.expanduser("~")
