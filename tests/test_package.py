@@ -37,13 +37,28 @@ def test_the_installed_configs_are_the_repositorys_conf_folder():
     assert (conf_dir() / "config.yaml").is_file() and (conf_dir() / "sweep" / "demo.yaml").is_file()
 
 
+# A folder of the machine that wrote a file: this checkout, the shared folder beside it, a home.
+MACHINE_PATH = re.compile(r"/work/(shared|main)\b|\.\./shared/notes|(?<![\w.~$])/(root|home/\w+|Users/\w+)/")
+# A record names its data in the shared folder as $HARNESS_SHARED_DATA/... (harness.paths), never
+# by the relative path it was started with.
+RECORD_OUTSIDE = re.compile(r'"out_dir": "/|"\.\./shared/')
+
+
+def test_the_path_checks_see_the_paths_they_are_for():
+    assert MACHINE_PATH.search("see /work/" + "main/results") and MACHINE_PATH.search("x /" + "home/me/corpus.txt")
+    assert not MACHINE_PATH.search("~/.cache/harness and $HARNESS_SHARED_DATA/eltec_eng/eltec_eng.jsonl.gz")
+    assert RECORD_OUTSIDE.search('    "../shared/data/eltec_eng/eltec_eng.jsonl.gz"')
+    assert RECORD_OUTSIDE.search('"out_dir": "/scratch/out"')
+    assert not RECORD_OUTSIDE.search('    "$HARNESS_SHARED_DATA/eltec_eng/eltec_eng.jsonl.gz"')
+
+
 def test_no_absolute_machine_paths_in_committed_sources():
     # Records under results/ are generated data (their configs hold resolved cache folders); every
     # other committed file must read the same on any machine.
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
     if files.returncode != 0:
         pytest.skip("not a git checkout")
-    pattern = re.compile(r"/work/(shared|main)\b|\.\./shared/notes|(?<![\w.~$])/(root|home/\w+|Users/\w+)/")
+    pattern = MACHINE_PATH
     hits = []
     for name in files.stdout.splitlines():
         path = ROOT / name
@@ -51,9 +66,11 @@ def test_no_absolute_machine_paths_in_committed_sources():
             continue
         if name.startswith("results/") and name.endswith(".json"):
             # A record may hold a resolved cache folder, but the folder it was written to is the
-            # study's command's, relative: a study run elsewhere and copied in says where it belongs.
-            if '"out_dir": "/' in path.read_text(encoding="utf-8"):
-                hits.append(f"{name}: an absolute out_dir")
+            # study's command's, relative (a study run elsewhere and copied in says where it
+            # belongs), and its data in the shared folder is named by the folder's variable.
+            m = RECORD_OUTSIDE.search(path.read_text(encoding="utf-8"))
+            if m:
+                hits.append(f"{name}: {m.group(0)!r}")
             continue
         try:
             text = path.read_text(encoding="utf-8")
