@@ -51,9 +51,11 @@ def test_the_committed_switches_are_what_the_script_measures():
     acc = switch["accounting (Kaplan's count -> 6ND of total N)"]
     # The committed findings, both ways of reading: the schedule's end on the tuned rates lowers a; the
     # per-size rate raises it (the other sign to Porian et al.'s, which lie outside); accounting moves
-    # it neither way, and by less than their move.
+    # it neither way, and read at the budgets' steps by less than their move (smoothed, a long lower
+    # tail of the loosest reading holds theirs).
     for way in ("approach2", "approach2_smoothed"):
         assert tuned_end[way]["ci"][1] < 0
         assert lr[way]["ci"][0] > 0 and all(v < lr[way]["ci"][0] for v in lr["porian"].values())
-        assert acc[way]["ci"][0] < 0 < acc[way]["ci"][1] and all(v < acc[way]["ci"][0] for v in acc["porian"].values())
+        assert acc[way]["ci"][0] < 0 < acc[way]["ci"][1]
+    assert all(v < acc["approach2"]["ci"][0] for v in acc["porian"].values())
     assert mod.decades_markdown(committed) == (STUDY / "decades.md").read_text()
