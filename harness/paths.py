@@ -46,13 +46,12 @@ def resolve_path(p: str) -> Path:
     return path if path.is_absolute() else original_cwd() / path
 
 
-def _inside(path: Path, folder: Path) -> str | None:
-    """``path`` relative to ``folder`` (POSIX separators) when it lies inside it, else None."""
+def _relative(path: Path, folder: Path) -> Path | None:
+    """``path`` relative to ``folder`` (``.`` for the folder itself), or None when it lies outside."""
     try:
-        rel = path.relative_to(folder)
+        return path.relative_to(folder)
     except ValueError:
         return None
-    return None if rel == Path(".") else rel.as_posix()
 
 
 def portable_path(p: str) -> str:
@@ -61,12 +60,12 @@ def portable_path(p: str) -> str:
     (links and ``..`` followed), so ``../shared/data/x`` and the same file named absolutely agree."""
     if p.startswith(SHARED_DATA_PREFIX):
         return p
-    rel = _inside(resolve_path(p).resolve(), shared_data_root().resolve())
-    if rel is not None:
-        return SHARED_DATA_PREFIX + rel
+    shared = _relative(resolve_path(p).resolve(), shared_data_root().resolve())
+    if shared is not None and shared != Path("."):
+        return SHARED_DATA_PREFIX + shared.as_posix()
     home = os.path.expanduser("~")
     if home not in ("", "/") and os.path.isabs(p):
-        rel = _inside(Path(p), Path(home))
-        if rel is not None or Path(p) == Path(home):
-            return "~" if rel is None else "~/" + rel
+        rel = _relative(Path(p), Path(home))
+        if rel is not None:
+            return "~" if rel == Path(".") else "~/" + rel.as_posix()
     return p

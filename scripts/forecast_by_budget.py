@@ -29,38 +29,31 @@ import numpy as np
 from harness.errors import FitInputError, HarnessError
 from harness.files import atomic_write_text
 from harness.fit import ChinchillaFit, Points, load_sweep
-from harness.fit.powerlaw import cluster_log
+from harness.fit.holdout import evaluate_holdout
+from harness.fit.powerlaw import log_clusters
 from harness.fit.report import BUDGET_RTOL, SHAPE_RTOL
 
 PROG = "forecast_by_budget"
 MIN_BUDGETS = 2  # budgets below the first one forecast: a law of 5 parameters needs two profiles
 
 
-def _mean_of_groups(values: np.ndarray, keys: np.ndarray, rtol: float) -> list[tuple[float, float]]:
-    """(geometric mean key, mean value) per group of keys within rtol, in increasing key."""
-    labels = cluster_log(keys, rtol)
-    return [(math.exp(float(np.mean(np.log(keys[labels == k])))), float(np.mean(values[labels == k])))
-            for k in range(int(labels.max()) + 1)]
-
-
 def forecasts(points: Points, pin: dict[str, float] | None = None, min_budgets: int = MIN_BUDGETS) -> list[dict]:
     """One row per forecast budget: the runs fitted and predicted, the signed mean, mean |.| and
-    largest |.| relative error, and the mean error of each shape."""
-    budget = cluster_log(points.c, BUDGET_RTOL)
-    n_budgets = int(budget.max()) + 1
-    if n_budgets <= min_budgets:
-        raise FitInputError(f"{points.source}: {n_budgets} budget(s); forecasting one from those below it "
+    largest |.| relative error, and the mean error of each shape (geometric-mean N, mean error)."""
+    budgets = log_clusters(points.c, BUDGET_RTOL)
+    if len(budgets) <= min_budgets:
+        raise FitInputError(f"{points.source}: {len(budgets)} budget(s); forecasting one from those below it "
                             f"needs at least {min_budgets + 1}")
     rows = []
-    for k in range(min_budgets, n_budgets):
-        below, at = np.flatnonzero(budget < k), np.flatnonzero(budget == k)
-        law = ChinchillaFit(pin=dict(pin or {})).fit(points.subset(below))
-        test = points.subset(at)
-        rel = law.predict_points(test) / test.loss - 1.0
-        rows.append({"c": math.exp(float(np.mean(np.log(test.c)))), "n_fit": len(below), "n_test": len(at),
-                     "signed": float(np.mean(rel)), "mean_abs": float(np.mean(np.abs(rel))),
-                     "max_abs": float(np.max(np.abs(rel))),
-                     "by_shape": _mean_of_groups(rel, test.n, SHAPE_RTOL)})
+    for k in range(min_budgets, len(budgets)):
+        # The budgets up to this one, held out as harness-fit --holdout holds out its largest-C runs.
+        upto = points.subset(np.sort(np.concatenate(budgets[:k + 1])))
+        h = evaluate_holdout(lambda: ChinchillaFit(pin=dict(pin or {})), upto, len(budgets[k]))
+        rel, n = np.asarray(h.rel_error), points.n[np.sort(budgets[k])]
+        rows.append({"c": math.exp(float(np.mean(np.log(h.c)))), "n_fit": h.n_fit, "n_test": h.k,
+                     "signed": float(np.mean(rel)), "mean_abs": h.mean_abs_rel_error, "max_abs": h.max_abs_rel_error,
+                     "by_shape": [(math.exp(float(np.mean(np.log(n[g])))), float(np.mean(rel[g])))
+                                  for g in log_clusters(n, SHAPE_RTOL)]})
     return rows
 
 

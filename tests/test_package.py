@@ -58,7 +58,6 @@ def test_no_absolute_machine_paths_in_committed_sources():
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
     if files.returncode != 0:
         pytest.skip("not a git checkout")
-    pattern = MACHINE_PATH
     hits = []
     for name in files.stdout.splitlines():
         path = ROOT / name
@@ -76,7 +75,7 @@ def test_no_absolute_machine_paths_in_committed_sources():
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             continue
-        hits += [f"{name}:{i}" for i, line in enumerate(text.splitlines(), 1) if pattern.search(line)]
+        hits += [f"{name}:{i}" for i, line in enumerate(text.splitlines(), 1) if MACHINE_PATH.search(line)]
     assert hits == []
 
 
