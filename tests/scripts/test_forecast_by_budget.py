@@ -12,6 +12,8 @@ from tests.helpers import load_script
 
 RESULTS = Path(__file__).resolve().parents[2] / "results"
 # Hoffmann et al. (2022)'s fitted law (their eq. 10): E 1.69, A 406.4, B 410.7, alpha 0.34, beta 0.28.
+# The thresholds results/synthetic_isoflop_decades_cpu/forecast.md was written with (its first line).
+COMMITTED_MIN_TOKENS = "1e6,2e6,3e6,5e6"
 HOFFMANN = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
 
 
@@ -56,13 +58,36 @@ def test_markdown_names_the_study_and_both_fits():
     assert "| 1e+20 | 24 | 6 | +0.0% |" in text
 
 
+@pytest.mark.slow  # seconds of fitting: outside the quick loop
+def test_leaving_out_short_runs_that_sit_off_the_law_recovers_it():
+    mod = load_script("forecast_by_budget")
+    points = isoflop_points()
+    short = points.d < 5e9  # 7 of the 30 runs, the largest shapes of the smaller budgets
+    points.loss[short] *= 1.05  # short runs 5% above the law, as warmup-bound runs would be
+    text = mod.markdown(points, "results/x", min_tokens=[1.0, 5e9])
+    assert "--min-tokens 1,5e+09`" in text.splitlines()[2]
+    rows = [r.split(" | ") for r in text.split("## Leaving out the short runs")[1].splitlines()
+            if r.startswith("| ") and "fewest" not in r]
+    assert [r[:3] for r in rows] == [["| all", "E free", "30"], ["| all", "E pinned", "30"],
+                                     ["| 1", "E free", "30"], ["| 1", "E pinned", "30"],
+                                     ["| 5e+09", "E free", "23"], ["| 5e+09", "E pinned", "23"]]
+    assert rows[2][3:] == rows[0][3:]  # a threshold below every run leaves the forecasts as they were
+    assert any(not cell.startswith("0.00%") for cell in rows[1][5:])  # the short runs pull the law off
+    for r in rows[4:]:  # without them: Hoffmann's E, a = beta / (alpha + beta), every forecast exact
+        assert r[3:5] == ["1.690", f"{0.28 / 0.62:.3f}"]
+        assert all(cell.startswith("0.00% / 0.00%") or cell.startswith("—") for cell in r[5:])
+
+
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     mod = load_script("forecast_by_budget")
     assert mod.main([str(tmp_path / "missing")]) == 2
     assert mod.main([str(RESULTS / "demo"), "--min-budgets", "3"]) == 2  # the demo has 3 budgets
+    assert mod.main([str(RESULTS / "demo"), "--min-tokens", "1e6,many"]) == 2
+    assert mod.main([str(RESULTS / "demo"), "--min-tokens", "-5"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2 and "no such sweep folder" in err[0]
+    assert len(err) == 4 and "no such sweep folder" in err[0]
     assert "3 budget(s)" in err[1] and "at least 4" in err[1] and "results/demo" in err[1]
+    assert all("--min-tokens" in e and "positive token counts" in e for e in err[2:])
 
 
 @pytest.mark.slow  # seconds of fitting: outside the quick loop
@@ -72,4 +97,5 @@ def test_the_committed_forecast_is_the_script_s_output(monkeypatch):
     mod = load_script("forecast_by_budget")
     monkeypatch.chdir(RESULTS.parent)
     study = "results/synthetic_isoflop_decades_cpu"
-    assert (RESULTS.parent / study / "forecast.md").read_text() == mod.markdown(mod.load_sweep(study), study)
+    expected = mod.markdown(mod.load_sweep(study), study, min_tokens=mod.thresholds(COMMITTED_MIN_TOKENS))
+    assert (RESULTS.parent / study / "forecast.md").read_text() == expected
