@@ -62,6 +62,14 @@ def forecasts(points: Points, pin: dict[str, float] | None = None, min_budgets: 
     return rows
 
 
+def _cell(r: dict | None) -> str:
+    if r is None:
+        return "—"
+    if not math.isfinite(r["mean_abs"]):  # a law fitted to a handful of runs can diverge
+        return "no finite forecast"
+    return f"{100 * r['mean_abs']:.2f}% / {100 * r['max_abs']:.2f}% ({_pct(r['signed'])})"
+
+
 def _short_runs_left_out(points: Points, thresholds: list[float], min_budgets: int) -> list[str]:
     """The table of ``--min-tokens``: for each threshold and fit, E and a of the law fitted to every
     run left, and each budget's forecast as mean |error| / max |error| (signed mean)."""
@@ -71,7 +79,8 @@ def _short_runs_left_out(points: Points, thresholds: list[float], min_budgets: i
     lines = ["## Leaving out the short runs", "",
              "The same forecasts fitted and scored without the runs of fewer tokens than each threshold; E and a are the "
              "law's fitted to every budget left. Each budget: mean |error| / max |error| (signed mean); — where fewer than "
-             f"{min_budgets} budgets are left below it.", "",
+             f"{min_budgets} budgets are left below it; \"no finite forecast\" where the law fitted to the few runs left "
+             "below it diverged.", "",
              "| fewest tokens | fit | runs | E | a | " + " | ".join(f"{c:.3g}" for c in forecast) + " |",
              "|---" * (5 + len(forecast)) + "|"]
     for t in [0.0] + thresholds:
@@ -82,8 +91,7 @@ def _short_runs_left_out(points: Points, thresholds: list[float], min_budgets: i
             except FitInputError:
                 rows = {}
             law = ChinchillaFit(pin=dict(pin or {})).fit(kept)
-            cells = [f"{100 * r['mean_abs']:.2f}% / {100 * r['max_abs']:.2f}% ({_pct(r['signed'])})"
-                     if (r := rows.get(f"{c:.3g}")) else "—" for c in forecast]
+            cells = [_cell(rows.get(f"{c:.3g}")) for c in forecast]
             lines.append(f"| {'all' if t == 0 else f'{t:.3g}'} | {name} | {len(kept)} | {law.params_['E']:.3f} | "
                          f"{law.allocation_exponents()[0]:.3f} | " + " | ".join(cells) + " |")
     return lines + [""]

@@ -14,6 +14,24 @@ ROOT = Path(__file__).resolve().parents[2]
 STUDY = ROOT / "results" / "kaplan_vs_chinchilla_cpu"
 
 
+@pytest.mark.slow  # every trunk's curves read under both counts
+def test_kaplan_s_count_reads_every_point_that_6nd_reads():
+    # An accounting switch compares the same trajectories at the same budgets only if Kaplan's count,
+    # whose step for a budget comes later, still finds stable-phase evaluations around it.
+    mod = load_script("kaplan_vs_chinchilla")
+    budgets = [3e11, 1e12, 3e12, 1e13, 3e13]
+    sweeps = {"decades": ROOT / "results" / "synthetic_isoflop_decades_cpu",
+              "one_lr": STUDY / "kvc_one_lr_decades_cpu", "fixed_warmup": STUDY / "kvc_warmup_one_lr_decades_cpu"}
+    keys = {}
+    for r in mod.READINGS:
+        if r.stable:
+            ((_, k),) = mod._read(r, sweeps[r.sweep], budgets, (1.0,))
+            keys[(r.sweep, r.kaplan)] = set(k)
+    for sweep in sweeps:
+        assert keys[(sweep, False)] <= keys[(sweep, True)], sweep
+        assert {k[2] for k in keys[(sweep, True)]} == set(range(5))  # every budget
+
+
 @pytest.mark.slow  # every reading read off its curves and fitted (approach 2 only: approach 3 is the slow law)
 def test_the_committed_switches_are_what_the_script_measures():
     mod = load_script("kaplan_vs_chinchilla")
@@ -49,13 +67,26 @@ def test_the_committed_switches_are_what_the_script_measures():
     tuned_end = switch["the schedule's end, per-size lr"]
     lr = switch["per-size lr (one -> the tuned rule), constant rate"]
     acc = switch["accounting (Kaplan's count -> 6ND of total N)"]
-    # The committed findings, both ways of reading: the schedule's end on the tuned rates lowers a; the
-    # per-size rate raises it (the other sign to Porian et al.'s, which lie outside); accounting moves
-    # it neither way, and read at the budgets' steps by less than their move (smoothed, a long lower
-    # tail of the loosest reading holds theirs).
+    warmup = switch["warmup (Kaplan's fixed 1M tokens -> about N), one lr, constant rate"]
+    together = switch["accounting, warmup and per-size lr together (Kaplan's setup -> Porian's, constant rate)"]
+    # The committed findings, both ways of reading the stable phase: the schedule's end on the tuned
+    # rates lowers a; accounting under one rate lowers it by less than Porian et al.'s move; the fixed
+    # warmup moves it by less than theirs either way; the three switches together raise it, theirs far
+    # outside. The per-size rate under a constant rate is not resolved at this fraction (raw).
     for way in ("approach2", "approach2_smoothed"):
         assert tuned_end[way]["ci"][1] < 0
-        assert lr[way]["ci"][0] > 0 and all(v < lr[way]["ci"][0] for v in lr["porian"].values())
-        assert acc[way]["ci"][0] < 0 < acc[way]["ci"][1]
-    assert all(v < acc["approach2"]["ci"][0] for v in acc["porian"].values())
+        assert acc[way]["ci"][1] < 0 and all(v < acc[way]["ci"][0] for v in acc["porian"].values())
+        assert warmup[way]["ci"][0] < 0 < warmup[way]["ci"][1]
+        assert all(v < warmup[way]["ci"][0] for v in warmup["porian"].values())
+        assert together[way]["ci"][0] > 0 and all(v < together[way]["ci"][0] for v in together["porian"].values())
+    assert lr["approach2"]["ci"][0] < 0 < lr["approach2"]["ci"][1]
     assert mod.decades_markdown(committed) == (STUDY / "decades.md").read_text()
+
+
+def test_the_committed_reading_at_0_85_is_its_own_table():
+    # decades_stable085.*: the same switches with the stable phase read at 0.85 of each budget
+    # (--stable-fraction 0.85 --out decades_stable085), the sensitivity the study's README quotes.
+    mod = load_script("kaplan_vs_chinchilla")
+    other = json.loads((STUDY / "decades_stable085.json").read_text())
+    assert other["stable_fraction"] == 0.85 and json.loads((STUDY / "decades.json").read_text())["stable_fraction"] == 0.75
+    assert mod.decades_markdown(other) == (STUDY / "decades_stable085.md").read_text()
