@@ -7,8 +7,10 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from harness.fit import load_sweep
 from tests.helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,3 +68,11 @@ def test_a_refit_writes_the_fit_and_the_global_parabolas_beside_it(mod, tmp_path
     assert glob["laws"][0]["details"]["vertex"] == "global" and not glob["laws"][0]["details"]["weighted"]
     shutil.rmtree(results / "demo" / "runs")
     assert mod.main(["demo"]) == 2
+
+
+def test_the_decades_holdout_is_its_whole_largest_budget(mod):
+    # A replicate seed adds runs at 3e13; a holdout of fewer runs would fit some of that budget.
+    (study,) = [s for s in mod.STUDIES if s.name == "synthetic_isoflop_decades_cpu/holdout"]
+    k = int(study.args[study.args.index("--holdout") + 1])
+    c = load_sweep(study.source()).c
+    assert k == int(np.sum(c > 0.95 * c.max()))
