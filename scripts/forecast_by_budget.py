@@ -70,9 +70,35 @@ def _cell(r: dict | None) -> str:
     return f"{100 * r['mean_abs']:.2f}% / {100 * r['max_abs']:.2f}% ({_pct(r['signed'])})"
 
 
-def _short_runs_left_out(points: Points, thresholds: list[float], min_budgets: int) -> list[str]:
+class _Forecasts:
+    """``forecasts`` and the whole-data law for a subset of the runs, each computed once: the
+    ``--min-tokens`` table repeats the main tables' forecasts in its "all" row, and a threshold
+    below every run's tokens leaves the same runs."""
+
+    def __init__(self, points: Points, min_budgets: int) -> None:
+        self.points, self.min_budgets = points, min_budgets
+        self._rows: dict = {}
+        self._laws: dict = {}
+
+    def rows(self, idx: np.ndarray, pin: dict[str, float] | None) -> list[dict]:
+        key = (idx.tobytes(), None if pin is None else pin["E"])
+        if key not in self._rows:
+            self._rows[key] = forecasts(self.points.subset(idx), pin, self.min_budgets)
+        return self._rows[key]
+
+    def law(self, idx: np.ndarray, pin: dict[str, float] | None) -> tuple[float, float]:
+        """E and a of approach 3 fitted to every run of ``idx``."""
+        key = (idx.tobytes(), None if pin is None else pin["E"])
+        if key not in self._laws:
+            law = ChinchillaFit(pin=dict(pin or {})).fit(self.points.subset(idx))
+            self._laws[key] = (float(law.params_["E"]), float(law.allocation_exponents()[0]))
+        return self._laws[key]
+
+
+def _short_runs_left_out(cache: _Forecasts, thresholds: list[float]) -> list[str]:
     """The table of ``--min-tokens``: for each threshold and fit, E and a of the law fitted to every
     run left, and each budget's forecast as mean |error| / max |error| (signed mean)."""
+    points, min_budgets = cache.points, cache.min_budgets
     fits = [("E free", None)] + ([("E pinned", {"E": points.floor})] if points.floor is not None else [])
     budgets = [math.exp(float(np.mean(np.log(points.c[g])))) for g in log_clusters(points.c, BUDGET_RTOL)]
     forecast = budgets[min_budgets:]
@@ -84,16 +110,16 @@ def _short_runs_left_out(points: Points, thresholds: list[float], min_budgets: i
              "| fewest tokens | fit | runs | E | a | " + " | ".join(f"{c:.3g}" for c in forecast) + " |",
              "|---" * (5 + len(forecast)) + "|"]
     for t in [0.0] + thresholds:
-        kept = points.subset(np.flatnonzero(points.d >= t))
+        idx = np.flatnonzero(points.d >= t)
         for name, pin in fits:
             try:
-                rows = {f"{r['c']:.3g}": r for r in forecasts(kept, pin, min_budgets)}
+                rows = {f"{r['c']:.3g}": r for r in cache.rows(idx, pin)}
             except FitInputError:
                 rows = {}
-            law = ChinchillaFit(pin=dict(pin or {})).fit(kept)
+            e, a = cache.law(idx, pin)
             cells = [_cell(rows.get(f"{c:.3g}")) for c in forecast]
-            lines.append(f"| {'all' if t == 0 else f'{t:.3g}'} | {name} | {len(kept)} | {law.params_['E']:.3f} | "
-                         f"{law.allocation_exponents()[0]:.3f} | " + " | ".join(cells) + " |")
+            lines.append(f"| {'all' if t == 0 else f'{t:.3g}'} | {name} | {len(idx)} | {e:.3f} | {a:.3f} | "
+                         + " | ".join(cells) + " |")
     return lines + [""]
 
 
@@ -111,16 +137,18 @@ def markdown(points: Points, study: str, min_budgets: int = MIN_BUDGETS, min_tok
              f"C = {points.flops_convention}). Approach 3, L(N, D) = E + A/N^alpha + B/D^beta, fitted to the runs of "
              "the budgets below each budget, predicts that budget's runs; error = (predicted − measured) / measured. "
              "Per shape: the mean error of its runs (seeds) at that budget.", ""]
+    cache = _Forecasts(points, min_budgets)
+    every = np.arange(len(points))
     for name, pin in fits:
         lines += [f"## {name}", "", "| budget C | runs fitted | runs predicted | mean error (signed) | mean abs error "
                   "| max abs error | by shape (N: mean error) |", "|---|---|---|---|---|---|---|"]
-        for r in forecasts(points, pin, min_budgets):
+        for r in cache.rows(every, pin):
             shapes = ", ".join(f"{n / 1e3:.0f}K: {_pct(e)}" for n, e in r["by_shape"])
             lines.append(f"| {r['c']:.3g} | {r['n_fit']} | {r['n_test']} | {_pct(r['signed'])} | "
                          f"{100 * r['mean_abs']:.2f}% | {100 * r['max_abs']:.2f}% | {shapes} |")
         lines.append("")
     if min_tokens:
-        lines += _short_runs_left_out(points, min_tokens, min_budgets)
+        lines += _short_runs_left_out(cache, min_tokens)
     return "\n".join(lines)
 
 
