@@ -74,8 +74,11 @@ def profiles(points: Points, rtol: float, min_sizes: int, finder: str = DEFAULT_
                                   "loss noise): left out of the power laws")
             continue
         n_opt = math.exp(v.x)
+        # A nearly flat profile's parabola can put its vertex so far below the sizes that N underflows
+        # to 0: a vertex outside the sizes, never used for the lines, whose D is unbounded.
+        d_opt = math.inf if n_opt == 0.0 else float(points.tokens_for(c, n_opt))
         out.append((IsoFlopProfile(c=c, n=points.n[idx].tolist(), loss=points.loss[idx].tolist(), n_opt=n_opt,
-                                   d_opt=float(points.tokens_for(c, n_opt)), loss_opt=v.loss, inside=v.inside,
+                                   d_opt=d_opt, loss_opt=v.loss, inside=v.inside,
                                    curve_n=np.exp(v.curve_x).tolist(), curve_loss=list(v.curve_y), coef=v.coef),
                     prof))
     return out

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from harness.errors import InsufficientData
-from harness.fit.laws.approach2 import IsoFlopFit
+from harness.fit.laws.approach2 import IsoFlopFit, profiles
 from harness.fit.points import Points
 
 # Hoffmann et al.'s published law, so the true optimum at each budget is known.
@@ -91,3 +91,19 @@ def test_a_fit_given_the_whole_fits_vertex_weights_weighs_as_its_own_bootstrap_d
     assert again.params_["a"] == pytest.approx(whole.params_["a"], rel=1e-12)
     unweighted = IsoFlopFit(weighted=False).fit(pts)
     assert abs(unweighted.params_["a"] - whole.params_["a"]) > 1e-4  # the weights do move the line
+
+
+@pytest.mark.parametrize("finder", ["local", "global"])
+def test_a_nearly_flat_profile_whose_vertex_underflows_is_left_out_without_a_warning(finder, recwarn):
+    # Loss rising almost linearly in log N at 1e12: the parabola's vertex lies ~50,000 e-folds below
+    # the sizes, N underflows to 0. It is outside the sizes, so only the 3e12 vertex is measured.
+    n = np.array([1e4, 2e4, 4e4, 2e4, 4e4, 8e4])
+    c = np.array([1e12] * 3 + [3e12] * 3)
+    x = np.log(n)
+    loss = np.where(c == 1e12, 1 + 0.01 * (x - np.log(3e4)) + 1e-7 * (x - np.log(3e4)) ** 2,
+                    2 + 0.5 * (x - np.log(4e4)) ** 2)
+    points = Points(n=n, d=c / (6 * n), c=c, loss=loss, labels=[str(i) for i in range(len(n))])
+    (flat, _), (curved, _) = profiles(points, 0.05, 3, finder, 5, [])
+    assert flat.n_opt == 0.0 and flat.d_opt == np.inf and not flat.inside
+    assert curved.inside and curved.n_opt == pytest.approx(4e4, rel=1e-6)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
