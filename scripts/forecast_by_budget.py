@@ -80,15 +80,19 @@ class _Forecasts:
         self._rows: dict = {}
         self._laws: dict = {}
 
+    @staticmethod
+    def _key(idx: np.ndarray, pin: dict[str, float] | None) -> tuple:
+        return idx.tobytes(), None if pin is None else pin["E"]
+
     def rows(self, idx: np.ndarray, pin: dict[str, float] | None) -> list[dict]:
-        key = (idx.tobytes(), None if pin is None else pin["E"])
+        key = self._key(idx, pin)
         if key not in self._rows:
             self._rows[key] = forecasts(self.points.subset(idx), pin, self.min_budgets)
         return self._rows[key]
 
     def law(self, idx: np.ndarray, pin: dict[str, float] | None) -> tuple[float, float]:
         """E and a of approach 3 fitted to every run of ``idx``."""
-        key = (idx.tobytes(), None if pin is None else pin["E"])
+        key = self._key(idx, pin)
         if key not in self._laws:
             law = ChinchillaFit(pin=dict(pin or {})).fit(self.points.subset(idx))
             self._laws[key] = (float(law.params_["E"]), float(law.allocation_exponents()[0]))

@@ -256,6 +256,13 @@ def _paired(read: dict[str, tuple[Points, list]], before: str, after: str, boots
         return {"error": str(e)}
 
 
+def trunk_sets(study: Path, decades_dir: Path) -> dict[str, Path]:
+    """The sweep folder of each ``Reading.sweep``: the per-size decades study and the study's two
+    one-rate trunk sets."""
+    return {"decades": decades_dir, "one_lr": study / "kvc_one_lr_decades_cpu",
+            "fixed_warmup": study / "kvc_warmup_one_lr_decades_cpu"}
+
+
 def decades(study: Path, decades_dir: Path, bootstrap: int, laws: tuple[str, ...] = LAWS,
             smooth: float = SMOOTH, stable: float = STABLE) -> dict:
     """Each reading's a (``laws``: approach 2 and 3, own intervals; a stable-phase reading also
@@ -263,8 +270,7 @@ def decades(study: Path, decades_dir: Path, bootstrap: int, laws: tuple[str, ...
     reads the stable phase)."""
     c = load_sweep(decades_dir).c
     budgets = sorted(float(f"{np.median(c[g]):.2g}") for g in log_clusters(c, 0.05))
-    sweeps = {"decades": decades_dir, "one_lr": study / "kvc_one_lr_decades_cpu",
-              "fixed_warmup": study / "kvc_warmup_one_lr_decades_cpu"}
+    sweeps = trunk_sets(study, decades_dir)
     read: dict[str, tuple[Points, list]] = {}
     smoothed: dict[str, tuple[Points, list]] = {}  # the stable readings smoothed; the others as read
     out: dict = {"budgets": budgets, "stable_fraction": stable, "smooth_window": smooth, "readings": [], "switches": []}

@@ -20,8 +20,7 @@ def test_kaplan_s_count_reads_every_point_that_6nd_reads():
     # whose step for a budget comes later, still finds stable-phase evaluations around it.
     mod = load_script("kaplan_vs_chinchilla")
     budgets = [3e11, 1e12, 3e12, 1e13, 3e13]
-    sweeps = {"decades": ROOT / "results" / "synthetic_isoflop_decades_cpu",
-              "one_lr": STUDY / "kvc_one_lr_decades_cpu", "fixed_warmup": STUDY / "kvc_warmup_one_lr_decades_cpu"}
+    sweeps = mod.trunk_sets(STUDY, ROOT / "results" / "synthetic_isoflop_decades_cpu")
     keys = {}
     for r in mod.READINGS:
         if r.stable:
